@@ -1,0 +1,48 @@
+/** Ports of the decision core: what the engine needs from the outside world. Interfaces only. */
+import type { CounterOp, Decision, LimitRule, Millis, RateLimitRequest, RuleSet, Verdict } from "./types.js";
+
+/**
+ * Batch-shaped counter storage. Applies each op atomically per key and returns one Verdict per op, in order.
+ * Must reject only with StoreUnavailableError (backend down, timeout); being over a limit is a Verdict.
+ */
+export interface CounterStore {
+  apply(ops: readonly CounterOp[]): Promise<readonly Verdict[]>;
+  /** Releases connections and timers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Injected wall clock, so tests can drive windows deterministically. */
+export interface Clock {
+  nowMs(): Millis;
+}
+
+/** Source of the current rules; `current()` is undefined until a good rule set has loaded. */
+export interface RuleSource {
+  current(): RuleSet | undefined;
+}
+
+/** Per-descriptor outcome reported to metrics (reference stat names). */
+export interface DescriptorOutcome {
+  readonly domain: string;
+  readonly rule: LimitRule;
+  /** Entries of the request descriptor (for `detailed_metric`); do not retain. */
+  readonly hits: number;
+  readonly overLimitHits: number;
+  readonly nearLimitHits: number;
+  readonly withinLimitHits: number;
+  readonly overLimitWithLocalCache: boolean;
+  readonly shadowMode: boolean;
+}
+
+/** Receives decision statistics; implemented by telemetry, a no-op in tests. Must not throw or block. */
+export interface DecisionObserver {
+  descriptorDecided(outcome: DescriptorOutcome): void;
+  domainNotFound(domain: string): void;
+  globalShadowMode(): void;
+}
+
+/** The engine's public face, used by every transport. */
+export interface RateLimiter {
+  /** Rejects with InvalidRequestError, NoConfigError or StoreUnavailableError only. */
+  decide(request: RateLimitRequest): Promise<Decision>;
+}
