@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The one test command (`npm test`): installs the system packages the integration tests need when they are
+# missing (Debian/Ubuntu, as root or with sudo), then runs every check CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+if [ ${#need[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    echo "installing missing system packages: ${need[*]}"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]}. Install them (Debian: apt-get install -y ${need[*]}) and rerun." >&2
+    exit 1
+  fi
+fi
+# Debian starts a redis-server service on install; the tests start their own servers on free ports.
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+
+echo "== generated code is up to date"
+npm run --silent gen:check
+echo "== typecheck"
+npx tsc -p test/tsconfig.json
+echo "== lint"
+npx biome check .
+echo "== build"
+npx tsc -p tsconfig.json
+echo "== tests"
+CI="${CI:-1}" npx vitest run "$@"
