@@ -52,6 +52,11 @@ export interface Descriptor {
   readonly hits: number;
   /** Envoy's `is_negative_hits`: the hits are a refund (subtracted from the counter). */
   readonly negative: boolean;
+  /**
+   * The descriptor-level `hits_addend` exactly as sent, only when it was present on the wire (optional, additive).
+   * Used solely to echo it in RESPONSE_DYNAMIC_METADATA (reference `descriptorToStruct`); decisions use `hits`.
+   */
+  readonly hitsAddend?: number;
 }
 
 /**
@@ -65,6 +70,11 @@ export const MAX_HITS = 2 ** 40;
 export interface RateLimitRequest {
   readonly domain: string;
   readonly descriptors: readonly Descriptor[];
+  /**
+   * The request-level `hits_addend` exactly as sent (0 when unset; optional, additive). Used solely to echo it in
+   * RESPONSE_DYNAMIC_METADATA (reference `ratelimitToMetadata`); decisions use each descriptor's `hits`.
+   */
+  readonly hitsAddend?: number;
 }
 
 /** Algorithms a rule may use. Only the reference's epoch-aligned fixed window exists today. */

@@ -1,0 +1,103 @@
+/**
+ * The engine: ShouldRateLimit semantics shared by every transport (gRPC, HTTP /json, ...). Plan and finish are pure;
+ * the store call is the only I/O (two calls with STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT, as the reference).
+ */
+import { StoreUnavailableError } from "../domain/errors.js";
+import type { Clock, CounterStore, DecisionObserver, RateLimiter, RuleSource } from "../domain/ports.js";
+import type { CounterOp, Decision, RateLimitRequest, Verdict } from "../domain/types.js";
+import { createFinishContext, finishDecision } from "./finish.js";
+import { NOOP_OBSERVER } from "./noop-observer.js";
+import type { EngineOptions } from "./options.js";
+import { planRequest } from "./plan.js";
+
+export interface RateLimiterDeps {
+  readonly rules: RuleSource;
+  readonly store: CounterStore;
+  readonly clock: Clock;
+  readonly options: EngineOptions;
+  /** Receives per-descriptor stats; defaults to a no-op. */
+  readonly observer?: DecisionObserver;
+}
+
+const NO_VERDICTS: readonly Verdict[] = Object.freeze([]);
+
+/**
+ * Creates the rate limiter. `decide()` rejects only with InvalidRequestError (empty domain, no descriptors),
+ * NoConfigError (no rule set loaded) or StoreUnavailableError (any store failure, wrapped if the store broke its
+ * contract), which the transports map to INVALID_ARGUMENT / UNAVAILABLE.
+ */
+export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
+  const { rules, store, clock, options } = deps;
+  const observer = deps.observer ?? NOOP_OBSERVER;
+  const ctx = createFinishContext(options, observer);
+  const prefix = options.cacheKeyPrefix;
+  const stopAtLimit = options.stopIncrementWhenOverLimit;
+  return {
+    async decide(request: RateLimitRequest): Promise<Decision> {
+      const plan = planRequest(request, rules.current(), clock.nowMs(), prefix);
+      if (!plan.domainKnown) {
+        // One count per descriptor, as the reference's GetLimit increments domain_not_found per lookup.
+        for (let i = 0; i < request.descriptors.length; i++) observer.domainNotFound(request.domain);
+      }
+      let verdicts = NO_VERDICTS;
+      if (plan.ops.length > 0) {
+        try {
+          verdicts = stopAtLimit ? await applyStoppingAtLimit(store, plan.ops) : await store.apply(plan.ops);
+        } catch (err) {
+          throw err instanceof StoreUnavailableError
+            ? err
+            : new StoreUnavailableError("counter store failed", { cause: err });
+        }
+        if (verdicts.length !== plan.ops.length) {
+          throw new StoreUnavailableError(
+            `counter store answered ${verdicts.length} verdicts for ${plan.ops.length} ops`,
+          );
+        }
+      }
+      return finishDecision(plan, verdicts, ctx);
+    },
+  };
+}
+
+/**
+ * STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT with the reference's semantics (`fixed_cache_impl.go` `getHitsAddend`),
+ * store-agnostic: a first call reads every key (hits 0). If any key is over limit in the local over-limit cache,
+ * nothing is incremented. Otherwise, if any key would go over (`count + hits > limit`), only those keys are
+ * incremented (to record the over-limit state) and the others are read again; if none would, all are incremented.
+ * Refunds (negative hits) are not increments and always apply.
+ */
+export async function applyStoppingAtLimit(
+  store: CounterStore,
+  ops: readonly CounterOp[],
+): Promise<readonly Verdict[]> {
+  const n = ops.length;
+  const reads: CounterOp[] = new Array(n);
+  for (let i = 0; i < n; i++) reads[i] = readOf(ops[i] as CounterOp);
+  const current = await store.apply(reads);
+  let anyLocal = false;
+  let anyOver = false;
+  let anyRefund = false;
+  const wouldGoOver: boolean[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const op = ops[i] as CounterOp;
+    const v = current[i];
+    if (v === undefined) return current; // contract breach: the caller rejects on the length mismatch
+    anyLocal ||= v.fromLocalCache;
+    anyRefund ||= op.negative;
+    const over = !op.negative && op.hits > 0 && v.after + op.hits > op.limit;
+    wouldGoOver[i] = over;
+    anyOver ||= over;
+  }
+  if (anyLocal && !anyRefund) return current;
+  if (!anyLocal && !anyOver) return store.apply(ops);
+  const second: CounterOp[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const op = ops[i] as CounterOp;
+    second[i] = op.negative || (!anyLocal && wouldGoOver[i]) ? op : (reads[i] as CounterOp);
+  }
+  return store.apply(second);
+}
+
+function readOf(op: CounterOp): CounterOp {
+  return op.hits === 0 && !op.negative ? op : { ...op, hits: 0, negative: false };
+}
