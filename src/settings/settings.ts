@@ -1,0 +1,270 @@
+/**
+ * Sluice's settings: parsed once at startup from the environment, frozen, never re-read (unlike the reference, which
+ * re-reads some variables on every config reload). Names and defaults follow envoyproxy/ratelimit's
+ * `src/settings/settings.go` where the meaning matches; every problem is collected and reported together.
+ */
+import type { Env } from "./problems.js";
+import { Problems } from "./problems.js";
+import { parseRedisSettings, type RedisSettings } from "./redis-settings.js";
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
+export type LogFormat = "text" | "json";
+export type BackendType = "memory" | "redis";
+
+/** A TCP listener. Port 0 binds a free port (tests). */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface GrpcListenSettings extends ListenAddress {
+  /** GRPC_UDS: listen on this unix socket instead of host:port. */
+  readonly uds: string | undefined;
+  /** GRPC_MAX_CONNECTION_AGE: GOAWAY after this age (grpc-js adds ±10 % jitter), so clients re-resolve DNS. */
+  readonly maxConnectionAgeMs: number;
+  /** GRPC_MAX_CONNECTION_AGE_GRACE: time in-flight calls get after that GOAWAY. */
+  readonly maxConnectionAgeGraceMs: number;
+}
+
+/** Where rule files live: `root/subdirectory/appDirectory/*.yaml`, as the reference's goruntime loader. */
+export interface RuntimeSettings {
+  readonly root: string;
+  readonly subdirectory: string;
+  readonly appDirectory: string;
+  readonly ignoreDotFiles: boolean;
+  readonly watchRoot: boolean;
+  readonly mergeDomainConfig: boolean;
+}
+
+/** Optional response headers (LIMIT_RESPONSE_HEADERS_ENABLED); undefined when disabled. */
+export interface ResponseHeaderNames {
+  readonly limitHeader: string;
+  readonly remainingHeader: string;
+  readonly resetHeader: string;
+}
+
+export interface Settings {
+  readonly http: ListenAddress;
+  readonly grpc: GrpcListenSettings;
+  readonly debug: ListenAddress;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly runtime: RuntimeSettings;
+  readonly backend: BackendType;
+  /** Parsed only when `backend === "redis"`. */
+  readonly redis: RedisSettings | undefined;
+  readonly cacheKeyPrefix: string;
+  readonly nearLimitRatio: number;
+  readonly shadowMode: boolean;
+  readonly quotaMode: boolean;
+  readonly stopCacheKeyIncrementWhenOverlimit: boolean;
+  /** LOCAL_CACHE_SIZE_IN_BYTES; 0 disables the local over-limit cache. */
+  readonly localCacheSizeBytes: number;
+  readonly responseHeaders: ResponseHeaderNames | undefined;
+  readonly responseDynamicMetadata: boolean;
+  readonly healthyWithAtLeastOneConfigLoaded: boolean;
+  /** MEMORY_MAX_KEYS (Sluice's own): bound on live counters in the memory store. */
+  readonly memoryMaxKeys: number;
+  /** SHUTDOWN_TIMEOUT (Sluice's own): how long in-flight calls may finish after SIGTERM before connections are cut. */
+  readonly shutdownTimeoutMs: number;
+  /** Reference variables that are set but not implemented by Sluice (logged at startup, never fatal). */
+  readonly ignoredEnv: readonly string[];
+}
+
+/**
+ * Reference variables Sluice accepts and ignores (statsd, tracing, xDS, TLS, memcache...). Setting them never fails
+ * startup; main logs the ones that are set so a migration does not silently lose a feature.
+ */
+export const IGNORED_REFERENCE_ENV: readonly string[] = Object.freeze([
+  "CONFIG_TYPE",
+  "FORCE_START_WITHOUT_INITIAL_CONFIG",
+  "CONFIG_GRPC_XDS_NODE_ID",
+  "CONFIG_GRPC_XDS_NODE_METADATA",
+  "CONFIG_GRPC_XDS_SERVER_URL",
+  "CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL",
+  "CONFIG_GRPC_XDS_CLIENT_ADDITIONAL_HEADERS",
+  "CONFIG_GRPC_XDS_SERVER_USE_TLS",
+  "CONFIG_GRPC_XDS_CLIENT_TLS_CERT",
+  "CONFIG_GRPC_XDS_CLIENT_TLS_KEY",
+  "CONFIG_GRPC_XDS_SERVER_TLS_CACERT",
+  "CONFIG_GRPC_XDS_SERVER_TLS_SAN",
+  "XDS_CLIENT_BACKOFF_INITIAL_INTERVAL",
+  "XDS_CLIENT_BACKOFF_MAX_INTERVAL",
+  "XDS_CLIENT_BACKOFF_RANDOM_FACTOR",
+  "XDS_CLIENT_BACKOFF_JITTER",
+  "XDS_CLIENT_MAX_MSG_SIZE_IN_BYTES",
+  "GRPC_SERVER_USE_TLS",
+  "GRPC_SERVER_TLS_CERT",
+  "GRPC_SERVER_TLS_KEY",
+  "GRPC_CLIENT_TLS_CACERT",
+  "GRPC_CLIENT_TLS_SAN",
+  "GRPC_SERVER_TLS_CA_CERT",
+  "USE_DOG_STATSD",
+  "USE_DOG_STATSD_MOGRIFIERS",
+  "USE_STATSD",
+  "STATSD_HOST",
+  "STATSD_PORT",
+  "EXTRA_TAGS",
+  "STATS_FLUSH_INTERVAL",
+  "DISABLE_STATS",
+  "USE_PROMETHEUS",
+  "PROMETHEUS_ADDR",
+  "PROMETHEUS_PATH",
+  "PROMETHEUS_MAPPER_YAML",
+  "PROMETHEUS_RESPONSE_TIME_AS_MILLISECONDS",
+  "MEMCACHE_HOST_PORT",
+  "MEMCACHE_MAX_IDLE_CONNS",
+  "MEMCACHE_SRV",
+  "MEMCACHE_SRV_REFRESH",
+  "MEMCACHE_TLS",
+  "MEMCACHE_TLS_CLIENT_CERT",
+  "MEMCACHE_TLS_CLIENT_KEY",
+  "MEMCACHE_TLS_CACERT",
+  "MEMCACHE_TLS_SKIP_HOSTNAME_VERIFICATION",
+  "TRACING_ENABLED",
+  "TRACING_SERVICE_NAME",
+  "TRACING_SERVICE_NAMESPACE",
+  "TRACING_SERVICE_INSTANCE_ID",
+  "TRACING_EXPORTER_PROTOCOL",
+  "TRACING_SAMPLING_RATE",
+]);
+
+const PORT_RANGE = { min: 0, max: 65_535 } as const;
+/** Node timers overflow above 2^31-1 ms (they would fire at once), so connection ages are capped there. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** logrus level names (case-insensitive, as `logrus.ParseLevel`) → pino levels. */
+const LOG_LEVELS: Readonly<Record<string, LogLevel>> = {
+  panic: "fatal",
+  fatal: "fatal",
+  error: "error",
+  warn: "warn",
+  warning: "warn",
+  info: "info",
+  debug: "debug",
+  trace: "trace",
+};
+
+/**
+ * Parses the environment into frozen Settings. The only reader of the environment; throws SettingsError listing
+ * every problem at once. `cwd` is where rule files load from when RUNTIME_ROOT is unset (the quick start's ./config/).
+ */
+export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<Settings> {
+  const p = new Problems();
+  const backend = parseBackend(env, p);
+  const settings: Settings = {
+    http: { host: host(env, p, "HOST"), port: p.int(env, "PORT", 8080, PORT_RANGE) },
+    grpc: parseGrpc(env, p),
+    debug: { host: host(env, p, "DEBUG_HOST"), port: p.int(env, "DEBUG_PORT", 6070, PORT_RANGE) },
+    logLevel: parseLogLevel(env, p),
+    logFormat: p.oneOf<LogFormat>(env, "LOG_FORMAT", "text", ["text", "json"]),
+    runtime: parseRuntime(env, p, cwd),
+    backend,
+    redis: backend === "redis" ? parseRedisSettings(env, p) : undefined,
+    cacheKeyPrefix: env["CACHE_KEY_PREFIX"] ?? "",
+    nearLimitRatio: p.float(env, "NEAR_LIMIT_RATIO", 0.8, { min: 0, max: 1 }),
+    shadowMode: p.bool(env, "SHADOW_MODE", false),
+    quotaMode: p.bool(env, "QUOTA_MODE", false),
+    stopCacheKeyIncrementWhenOverlimit: p.bool(env, "STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT", false),
+    localCacheSizeBytes: p.int(env, "LOCAL_CACHE_SIZE_IN_BYTES", 0, { min: 0, max: Number.MAX_SAFE_INTEGER }),
+    responseHeaders: parseResponseHeaders(env, p),
+    responseDynamicMetadata: p.bool(env, "RESPONSE_DYNAMIC_METADATA", false),
+    healthyWithAtLeastOneConfigLoaded: p.bool(env, "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED", false),
+    memoryMaxKeys: p.int(env, "MEMORY_MAX_KEYS", 1_000_000, { min: 1, max: 1_000_000_000 }),
+    shutdownTimeoutMs: boundedDuration(env, p, "SHUTDOWN_TIMEOUT", 5_000, 60_000),
+    ignoredEnv: Object.freeze(IGNORED_REFERENCE_ENV.filter((name) => p.raw(env, name) !== undefined)),
+  };
+  p.throwIfAny();
+  return deepFreeze(settings);
+}
+
+/** parseSettings over this process's environment: what main calls. */
+export function loadSettings(): Readonly<Settings> {
+  return parseSettings(process.env);
+}
+
+function host(env: Env, p: Problems, name: string): string {
+  return p.str(env, name, "0.0.0.0");
+}
+
+function parseGrpc(env: Env, p: Problems): GrpcListenSettings {
+  return {
+    host: host(env, p, "GRPC_HOST"),
+    port: p.int(env, "GRPC_PORT", 8081, PORT_RANGE),
+    uds: p.raw(env, "GRPC_UDS"),
+    maxConnectionAgeMs: boundedDuration(env, p, "GRPC_MAX_CONNECTION_AGE", 24 * 3_600_000, MAX_TIMER_MS),
+    maxConnectionAgeGraceMs: boundedDuration(env, p, "GRPC_MAX_CONNECTION_AGE_GRACE", 3_600_000, MAX_TIMER_MS),
+  };
+}
+
+function boundedDuration(env: Env, p: Problems, name: string, fallbackMs: number, maxMs: number): number {
+  const ms = p.durationMs(env, name, fallbackMs);
+  if (ms > maxMs) {
+    p.add(`${name}=${JSON.stringify(p.raw(env, name))} is too long (at most ${maxMs} ms)`);
+    return fallbackMs;
+  }
+  return ms;
+}
+
+function parseLogLevel(env: Env, p: Problems): LogLevel {
+  const v = p.raw(env, "LOG_LEVEL");
+  if (v === undefined) return "warn";
+  const level = LOG_LEVELS[v.toLowerCase()];
+  if (level === undefined) {
+    p.add(`LOG_LEVEL=${JSON.stringify(v)} is not one of trace|debug|info|warn|error|fatal|panic`);
+    return "warn";
+  }
+  return level;
+}
+
+/** BACKEND_TYPE: memory | redis. Unset means redis when REDIS_URL is set, else memory (Sluice's quick start). */
+function parseBackend(env: Env, p: Problems): BackendType {
+  const v = p.raw(env, "BACKEND_TYPE")?.toLowerCase();
+  if (v === undefined) return p.raw(env, "REDIS_URL") === undefined ? "memory" : "redis";
+  if (v === "memory" || v === "redis") return v;
+  if (v === "memcache") {
+    p.add('BACKEND_TYPE="memcache" is not supported by Sluice (use memory or redis)');
+  } else {
+    p.add(`BACKEND_TYPE=${JSON.stringify(v)} is not one of memory|redis`);
+  }
+  return "memory";
+}
+
+function parseRuntime(env: Env, p: Problems, cwd: string): RuntimeSettings {
+  return {
+    root: p.raw(env, "RUNTIME_ROOT") ?? cwd,
+    subdirectory: p.str(env, "RUNTIME_SUBDIRECTORY", ""),
+    appDirectory: p.str(env, "RUNTIME_APPDIRECTORY", "config"),
+    ignoreDotFiles: p.bool(env, "RUNTIME_IGNOREDOTFILES", false),
+    watchRoot: p.bool(env, "RUNTIME_WATCH_ROOT", true),
+    mergeDomainConfig: p.bool(env, "MERGE_DOMAIN_CONFIG", false),
+  };
+}
+
+function parseResponseHeaders(env: Env, p: Problems): ResponseHeaderNames | undefined {
+  const enabled = p.bool(env, "LIMIT_RESPONSE_HEADERS_ENABLED", false);
+  const names: ResponseHeaderNames = {
+    limitHeader: headerName(env, p, "LIMIT_LIMIT_HEADER", "RateLimit-Limit"),
+    remainingHeader: headerName(env, p, "LIMIT_REMAINING_HEADER", "RateLimit-Remaining"),
+    resetHeader: headerName(env, p, "LIMIT_RESET_HEADER", "RateLimit-Reset"),
+  };
+  return enabled ? names : undefined;
+}
+
+/** An HTTP token (RFC 9110 §5.6.2): Envoy would reject anything else when adding the header. */
+function headerName(env: Env, p: Problems, name: string, fallback: string): string {
+  const v = p.str(env, name, fallback);
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(v)) {
+    p.add(`${name}=${JSON.stringify(v)} is not a valid HTTP header name`);
+    return fallback;
+  }
+  return v;
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from "vitest";
+import type { DescriptorOutcome } from "../../../src/domain/ports.js";
+import type { LimitRule } from "../../../src/domain/types.js";
+import { createStats, formatStats } from "../../../src/telemetry/stats.js";
+
+function rule(fullKey: string): LimitRule {
+  return {
+    fullKey,
+    requestsPerUnit: 10,
+    unit: "minute",
+    unlimited: false,
+    shadowMode: false,
+    quotaMode: false,
+    name: undefined,
+    replaces: [],
+    detailedMetric: false,
+    valueToMetric: false,
+    metadata: undefined,
+    keyValueOverrides: [],
+    algorithm: "fixed_window",
+  };
+}
+
+function outcome(fullKey: string, over: Partial<DescriptorOutcome> = {}): DescriptorOutcome {
+  return {
+    domain: fullKey.split(".")[0] ?? "",
+    rule: rule(fullKey),
+    hits: 3,
+    overLimitHits: 1,
+    nearLimitHits: 1,
+    withinLimitHits: 2,
+    overLimitWithLocalCache: false,
+    shadowMode: false,
+    ...over,
+  };
+}
+
+describe("createStats()", () => {
+  it("counts descriptor outcomes under the reference's stat names", () => {
+    const stats = createStats();
+    stats.descriptorDecided(outcome("d.key_value"));
+    stats.descriptorDecided(outcome("d.key_value", { overLimitWithLocalCache: true, shadowMode: true }));
+    expect(Object.fromEntries(stats.snapshot())).toEqual({
+      "ratelimit.service.rate_limit.d.key_value.total_hits": 6,
+      "ratelimit.service.rate_limit.d.key_value.over_limit": 2,
+      "ratelimit.service.rate_limit.d.key_value.near_limit": 2,
+      "ratelimit.service.rate_limit.d.key_value.within_limit": 4,
+      "ratelimit.service.rate_limit.d.key_value.over_limit_with_local_cache": 3,
+      "ratelimit.service.rate_limit.d.key_value.shadow_mode": 3,
+    });
+  });
+
+  it("counts service-level stats", () => {
+    const stats = createStats();
+    stats.domainNotFound("nope");
+    stats.globalShadowMode();
+    stats.callError("redis_error");
+    stats.callError("service_error");
+    stats.request();
+    stats.addGauge("ratelimit.service.config_load_success", () => 4);
+    expect(Object.fromEntries(stats.snapshot())).toEqual({
+      "ratelimit.service.rate_limit.nope.domain_not_found": 1,
+      "ratelimit.service.global_shadow_mode": 1,
+      "ratelimit.service.call.should_rate_limit.redis_error": 1,
+      "ratelimit.service.call.should_rate_limit.service_error": 1,
+      "ratelimit_server.ShouldRateLimit.total_requests": 1,
+      "ratelimit.service.config_load_success": 4,
+    });
+  });
+
+  it("sanitises : and | in stat names", () => {
+    const stats = createStats();
+    stats.domainNotFound("a:b|c");
+    expect(stats.snapshot()[0]?.[0]).toBe("ratelimit.service.rate_limit.a_b_c.domain_not_found");
+  });
+
+  it("folds stat prefixes beyond maxKeys into __other__", () => {
+    const stats = createStats({ maxKeys: 2 });
+    for (const key of ["d.ip_1", "d.ip_2", "d.ip_3", "d.ip_4", "d.ip_1"]) {
+      stats.descriptorDecided(outcome(key, { overLimitHits: 0, nearLimitHits: 0, withinLimitHits: 0 }));
+    }
+    stats.domainNotFound("unknown-domain");
+    expect(Object.fromEntries(stats.snapshot())).toEqual({
+      "ratelimit.service.rate_limit.d.ip_1.total_hits": 6,
+      "ratelimit.service.rate_limit.d.ip_2.total_hits": 3,
+      "ratelimit.service.rate_limit.__other__.total_hits": 6,
+      "ratelimit.service.rate_limit.__other__.domain_not_found": 1,
+    });
+  });
+
+  it("returns stats sorted by name", () => {
+    const stats = createStats();
+    stats.request();
+    stats.globalShadowMode();
+    stats.domainNotFound("a");
+    const names = stats.snapshot().map(([n]) => n);
+    expect(names).toEqual([...names].sort());
+  });
+});
+
+describe("formatStats()", () => {
+  it("writes one `name: value` line per stat", () => {
+    expect(
+      formatStats([
+        ["a.b", 1],
+        ["c", 22],
+      ]),
+    ).toBe("a.b: 1\nc: 22\n");
+  });
+});
