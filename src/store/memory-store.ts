@@ -117,6 +117,7 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     let bucket = existing;
     if (mutates && before === 0) {
       if (size >= maxKeys) evictOne();
+      op.key.charCodeAt(0); // flattens a rope key so the stored key is compact (see engine/cache-key.ts flatten)
       bucket = bucketFor(endSec, true) as Bucket;
       size++;
     }
