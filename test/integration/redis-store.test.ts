@@ -1,0 +1,238 @@
+/**
+ * The Redis store against a real redis-server: the CounterStore contract (exactly as on memory), the reference key
+ * format and TTLs, the command budget (fewer commands than INCRBY + EXPIRE per descriptor), unix sockets and AUTH.
+ */
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RuleSource } from "../../src/domain/ports.js";
+import type { Descriptor } from "../../src/domain/types.js";
+import { DEFAULT_ENGINE_OPTIONS } from "../../src/engine/options.js";
+import { createRateLimiter } from "../../src/engine/rate-limiter.js";
+import { compileRuleSet } from "../../src/rules/index.js";
+import { createRedisStore, type RedisCounterStore } from "../../src/store/redis/redis-store.js";
+import { describeCounterStore, makeOp, makeSuiteClock } from "../contract/counter-store.contract.js";
+import { FakeClock } from "../helpers/fake-clock.js";
+import { createLogSink } from "../helpers/log-sink.js";
+import { createRedisFarm, type RedisServer, redisSettingsFrom, waitConnected } from "../helpers/redis-servers.js";
+
+const farm = createRedisFarm();
+let server: RedisServer;
+let inspect: Redis;
+
+beforeAll(async () => {
+  server = await farm.start();
+  inspect = new Redis(server.port, "127.0.0.1");
+});
+
+afterAll(async () => {
+  inspect.disconnect();
+  await farm.stopAll();
+});
+
+async function makeStore(
+  clock: FakeClock,
+  env: Readonly<Record<string, string>> = {},
+  random: () => number = () => 0,
+): Promise<RedisCounterStore> {
+  const settings = redisSettingsFrom({
+    REDIS_SOCKET_TYPE: "tcp",
+    REDIS_URL: server.address,
+    REDIS_TIMEOUT: "2s",
+    ...env,
+  });
+  const store = createRedisStore({
+    endpoint: settings.main,
+    clock,
+    logger: createLogSink("warn").logger,
+    expirationJitterMaxSeconds: settings.expirationJitterMaxSeconds,
+    random,
+  });
+  await waitConnected(store);
+  return store;
+}
+
+async function countKeys(prefix: string): Promise<number> {
+  let cursor = "0";
+  let n = 0;
+  do {
+    const [next, keys] = await inspect.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    n += keys.length;
+  } while (cursor !== "0");
+  return n;
+}
+
+// Each contract test starts on an empty Redis, as each starts with a new, empty memory store.
+describeCounterStore(
+  "redis single",
+  async (clock) => {
+    await inspect.flushall();
+    return makeStore(clock);
+  },
+  { countKeys: (_s, prefix) => countKeys(prefix) },
+);
+
+function descriptor(key: string, value: string, hits = 1): Descriptor {
+  return { entries: [{ key, value }], limit: undefined, hits, negative: false };
+}
+
+function rules(yaml: string): RuleSource {
+  const ruleSet = compileRuleSet([{ name: "config.yaml", text: yaml }], { mergeDomainConfig: false });
+  return { current: () => ruleSet };
+}
+
+const USER_PER_MINUTE = `
+domain: rl
+descriptors:
+  - key: user
+    rate_limit: { unit: minute, requests_per_unit: 5 }
+`;
+
+describe("reference key compatibility", () => {
+  it("writes the reference's exact key and counter value, with a TTL covering the rest of the window", async () => {
+    const clock = new FakeClock(1_700_000_065_000); // MINUTE window starts at 1700000040
+    const store = await makeStore(clock, { EXPIRATION_JITTER_MAX_SECONDS: "300" }, () => 0.5);
+    await inspect.del("rl_user_42_1700000040");
+    const limiter = createRateLimiter({ rules: rules(USER_PER_MINUTE), store, clock, options: DEFAULT_ENGINE_OPTIONS });
+    const decision = await limiter.decide({ domain: "rl", descriptors: [descriptor("user", "42", 2)] });
+    expect(decision.overallCode).toBe("OK");
+    expect(await inspect.get("rl_user_42_1700000040")).toBe("2");
+    // rest of the window (35 s) + jitter floor(0.5 * 300) = 185 s
+    expect(await inspect.ttl("rl_user_42_1700000040")).toBeGreaterThanOrEqual(184);
+    expect(await inspect.ttl("rl_user_42_1700000040")).toBeLessThanOrEqual(185);
+    await store.close();
+  });
+
+  it("prepends CACHE_KEY_PREFIX and counts together with the reference on one key", async () => {
+    const clock = new FakeClock(1_700_000_065_000);
+    const store = await makeStore(clock);
+    const key = "sluice:rl_user_7_1700000040";
+    await inspect.del(key);
+    await inspect.incrby(key, 3); // what envoyproxy/ratelimit would have counted
+    await inspect.expire(key, 60);
+    const options = { ...DEFAULT_ENGINE_OPTIONS, cacheKeyPrefix: "sluice:" };
+    const limiter = createRateLimiter({ rules: rules(USER_PER_MINUTE), store, clock, options });
+    const first = await limiter.decide({ domain: "rl", descriptors: [descriptor("user", "7")] });
+    expect(first.statuses[0]).toMatchObject({ code: "OK", limitRemaining: 1 });
+    await limiter.decide({ domain: "rl", descriptors: [descriptor("user", "7")] });
+    const third = await limiter.decide({ domain: "rl", descriptors: [descriptor("user", "7")] });
+    expect(third.overallCode).toBe("OVER_LIMIT");
+    expect(await inspect.get(key)).toBe("6");
+    expect(await inspect.ttl(key)).toBeGreaterThan(50); // an existing key keeps the TTL it has
+    await store.close();
+  });
+
+  it("sets no TTL beyond the window when the jitter is 0", async () => {
+    const clock = makeSuiteClock();
+    clock.advance(15_000);
+    const store = await makeStore(clock, { EXPIRATION_JITTER_MAX_SECONDS: "0" }, () => 0.99);
+    const op = makeOp(clock, `ttl_${Date.now()}`, 1);
+    await store.apply([op]);
+    await waitTtl(op.key);
+    const ttl = await inspect.ttl(op.key);
+    expect(ttl).toBeGreaterThanOrEqual(44);
+    expect(ttl).toBeLessThanOrEqual(45);
+    await store.close();
+  });
+});
+
+/** The EXPIRE rides in the next pipeline, a moment after the INCRBY reply. */
+async function waitTtl(key: string): Promise<void> {
+  for (let i = 0; i < 100 && (await inspect.ttl(key)) < 0; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+async function commandCalls(): Promise<Record<string, number>> {
+  const info = await inspect.info("commandstats");
+  const calls: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) calls[m[1] as string] = Number(m[2]);
+  return calls;
+}
+
+describe("Redis command budget", () => {
+  it("sends one INCRBY per key and tick for concurrent requests, and one EXPIRE per new key", async () => {
+    const clock = makeSuiteClock();
+    const store = await makeStore(clock);
+    const base = `budget_${Date.now()}`;
+    await inspect.config("RESETSTAT");
+    const request = () => store.apply([0, 1, 2].map((i) => makeOp(clock, `${base}_${i}`, 1)));
+    const results = await Promise.all(Array.from({ length: 50 }, request));
+    await waitTtl(makeOp(clock, `${base}_2`, 1).key);
+    const calls = await commandCalls();
+    expect(calls["incrby"]).toBe(3);
+    expect(calls["expire"]).toBe(3);
+    expect(calls["eval"] ?? 0).toBe(0);
+    expect(calls["evalsha"] ?? 0).toBe(0);
+    // every request still got its own exact count
+    const seen = results.map((r) => r[0]?.after).sort((a, b) => (a ?? 0) - (b ?? 0));
+    expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    await store.close();
+  });
+
+  it("costs fewer than two commands per descriptor for sequential requests", async () => {
+    const clock = makeSuiteClock();
+    const store = await makeStore(clock);
+    const key = `seq_${Date.now()}`;
+    await inspect.config("RESETSTAT");
+    for (let i = 0; i < 20; i++) await store.apply([makeOp(clock, key, 1)]);
+    const calls = await commandCalls();
+    expect(calls["incrby"]).toBe(20);
+    expect(calls["expire"]).toBe(1);
+    await store.close();
+  });
+
+  it("reads check-only ops with GET, creating nothing", async () => {
+    const clock = makeSuiteClock();
+    const store = await makeStore(clock);
+    await inspect.config("RESETSTAT");
+    const op = makeOp(clock, `get_${Date.now()}`, 0);
+    expect(await store.apply([op])).toEqual([{ before: 0, after: 0, fromLocalCache: false }]);
+    const calls = await commandCalls();
+    expect(calls["get"]).toBe(1);
+    expect(await inspect.exists(op.key)).toBe(0);
+    await store.close();
+  });
+});
+
+describe("connection settings", () => {
+  it("connects over a unix socket (REDIS_SOCKET_TYPE=unix)", async () => {
+    const unix = await farm.start({ unixSocket: true });
+    const clock = makeSuiteClock();
+    const store = await makeStore(clock, { REDIS_SOCKET_TYPE: "unix", REDIS_URL: unix.socketPath ?? "" });
+    const op = makeOp(clock, "unix_key", 2);
+    expect(await store.apply([op, op])).toEqual([
+      { before: 0, after: 2, fromLocalCache: false },
+      { before: 2, after: 4, fromLocalCache: false },
+    ]);
+    expect(await unix.cli("GET", op.key)).toBe("4");
+    await store.close();
+  });
+
+  it("authenticates with REDIS_AUTH (password, and user:password) and never logs the secret", async () => {
+    const secret = "s3cret-Pa55";
+    const locked = await farm.start({ args: ["--requirepass", secret] });
+    await locked.cli("-a", secret, "--no-auth-warning", "ACL", "SETUSER", "sluice", "on", ">u-pass", "~*", "+@all");
+    const clock = makeSuiteClock();
+    for (const auth of [secret, "sluice:u-pass"]) {
+      const store = await makeStore(clock, { REDIS_URL: locked.address, REDIS_AUTH: auth });
+      expect((await store.apply([makeOp(clock, "auth_key", 1)]))[0]?.before).toBeGreaterThanOrEqual(0);
+      await store.close();
+    }
+    const sink = createLogSink("debug");
+    const settings = redisSettingsFrom({
+      REDIS_SOCKET_TYPE: "tcp",
+      REDIS_URL: `redis://sluice:wrong-${secret}@${locked.address}`,
+    });
+    const wrong = createRedisStore({
+      endpoint: settings.main,
+      clock,
+      logger: sink.logger,
+      expirationJitterMaxSeconds: 0,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await expect(wrong.apply([makeOp(clock, "auth_key", 1)])).rejects.toThrow(/not connected/);
+    await wrong.close();
+    const logged = JSON.stringify(sink.lines);
+    expect(logged).toContain("redis connection error");
+    expect(logged).not.toContain(secret);
+  });
+});
