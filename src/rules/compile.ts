@@ -1,0 +1,210 @@
+/**
+ * Rule files → one immutable RuleSet, with every check envoyproxy/ratelimit's loader makes (`loadConfig`,
+ * `loadDescriptors`): empty or duplicate domain (several files may share a domain only with MERGE_DOMAIN_CONFIG),
+ * empty key, duplicate composite key, unit, unlimited with a unit, empty or self `replaces`. The first problem
+ * throws a ConfigError naming the file and the YAML path; one bad file rejects the whole set.
+ */
+import { ConfigError } from "../domain/errors.js";
+import { type Entry, type LimitRule, type RuleSet, UNITS, type Unit } from "../domain/types.js";
+import { dumpRules } from "./dump.js";
+import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
+import type { CompiledRule, MetricTemplate } from "./metric-key.js";
+import {
+  parseRuleFile,
+  type RawDescriptor,
+  type RawRateLimit,
+  type RawRuleFile,
+  type RuleFile,
+  type WarningSink,
+} from "./schema.js";
+import { compileWildcard, isWildcard } from "./wildcard.js";
+
+export interface CompileOptions {
+  /** MERGE_DOMAIN_CONFIG: descriptors of one domain may come from several files. */
+  readonly mergeDomainConfig: boolean;
+  /** Receives accepted-but-suspicious findings (e.g. a key with no effect where it is written). */
+  readonly onWarning?: WarningSink;
+}
+
+/** Unit names as the reference accepts them: any case (`strings.ToUpper`), `UNKNOWN` excluded. */
+const UNIT_BY_NAME: ReadonlyMap<string, Unit> = new Map(UNITS.map((u) => [u.toUpperCase(), u] as const));
+const UNIT_LIST = UNITS.join("|");
+const NO_OVERRIDES: readonly (string | undefined)[] = Object.freeze([]);
+
+/** Where a descriptor item sits: what its rule inherits from the items above it. */
+interface Scope {
+  readonly file: string;
+  readonly domain: string;
+  /** `domain.` or `domain.k1_v1.`: the reference's stats key of the parent, plus a dot. */
+  readonly parentKey: string;
+  /** Per level above: the wildcard pattern written into cache keys (`share_threshold`), or undefined. */
+  readonly overrides: readonly (string | undefined)[];
+  /** Per level above: the static stats-key part, or null for `key_<request value>` (`value_to_metric`). */
+  readonly metricParts: readonly (string | null)[];
+  readonly valueToMetric: boolean;
+  readonly warn: WarningSink | undefined;
+}
+
+/** Compiles rule files (in the given order) into a RuleSet. Throws ConfigError on the first invalid input. */
+export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions): RuleSet {
+  // Like the reference, every file is parsed before any is loaded, so a syntax error anywhere wins.
+  const parsed = files.map((file) => parseRuleFile(file, opts.onWarning));
+  const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
+  for (const file of parsed) {
+    if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
+    let top = tops.get(file.domain);
+    if (top !== undefined && !opts.mergeDomainConfig) {
+      throw new ConfigError(
+        file.name,
+        "domain",
+        `duplicate domain '${file.domain}' in config file (also in ${top.file}; set MERGE_DOMAIN_CONFIG=true to merge)`,
+      );
+    }
+    if (top === undefined) {
+      top = { nodes: [], composites: new Set(), file: file.name };
+      tops.set(file.domain, top);
+    }
+    const scope = rootScope(file, opts.onWarning);
+    top.nodes.push(...buildNodes(scope, file.descriptors, top.composites));
+  }
+  const roots = new Map<string, Level>();
+  for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
+  return createRuleSet(roots, versionOf(files, opts.mergeDomainConfig));
+}
+
+function rootScope(file: RawRuleFile, warn: WarningSink | undefined): Scope {
+  const base = { file: file.name, domain: file.domain, parentKey: `${file.domain}.`, valueToMetric: false, warn };
+  return { ...base, overrides: [], metricParts: [] };
+}
+
+/** Builds one `descriptors:` list; `composites` holds the keys already used at this level (merge across files). */
+function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: Set<string>): RuleNode[] {
+  const nodes: RuleNode[] = [];
+  for (const item of items) {
+    if (item.key === "") throw new ConfigError(scope.file, `${item.path}.key`, "descriptor has empty key");
+    const composite = item.value === "" ? item.key : `${item.key}_${item.value}`;
+    const fullKey = scope.parentKey + composite;
+    if (composites.has(composite)) {
+      throw new ConfigError(scope.file, item.path, `duplicate descriptor composite key '${fullKey}'`);
+    }
+    composites.add(composite);
+    const wildcard = item.value !== "" && isWildcard(item.value);
+    if (item.shareThreshold && !wildcard) {
+      scope.warn?.({
+        file: scope.file,
+        path: `${item.path}.share_threshold`,
+        detail: "has no effect without a * value",
+      });
+    }
+    const inner = childScope(scope, item, composite, wildcard);
+    const rule = item.rateLimit === undefined ? undefined : buildRule(inner, item, fullKey);
+    const children =
+      item.descriptors.length === 0 ? undefined : buildLevel(buildNodes(inner, item.descriptors, new Set()));
+    const pattern = wildcard ? compileWildcard(item.value) : undefined;
+    nodes.push(Object.freeze({ key: item.key, value: item.value, composite, pattern, rule, children }));
+  }
+  return nodes;
+}
+
+function childScope(scope: Scope, item: RawDescriptor, composite: string, wildcard: boolean): Scope {
+  return {
+    ...scope,
+    parentKey: `${scope.parentKey}${composite}.`,
+    overrides: [...scope.overrides, wildcard && item.shareThreshold ? item.value : undefined],
+    metricParts: [...scope.metricParts, item.valueToMetric ? null : composite],
+    valueToMetric: scope.valueToMetric || item.valueToMetric,
+  };
+}
+
+/** The item's `rate_limit:` as a LimitRule; `scope` already includes the item itself. */
+function buildRule(scope: Scope, item: RawDescriptor, fullKey: string): LimitRule {
+  const rl = item.rateLimit as RawRateLimit;
+  const unit = checkRateLimit(scope, rl);
+  const overrides = scope.overrides.some((o) => o !== undefined) ? Object.freeze([...scope.overrides]) : NO_OVERRIDES;
+  const rule: CompiledRule = {
+    fullKey,
+    requestsPerUnit: rl.requestsPerUnit,
+    // Never used for unlimited rules (no window, no current_limit); dump() prints UNKNOWN for them.
+    unit: unit ?? "second",
+    unlimited: rl.unlimited,
+    shadowMode: item.shadowMode,
+    quotaMode: item.quotaMode,
+    name: rl.name === "" ? undefined : rl.name,
+    replaces: Object.freeze(rl.replaces.map((r) => r.name)),
+    detailedMetric: item.detailedMetric,
+    valueToMetric: scope.valueToMetric,
+    metadata: item.metadata,
+    keyValueOverrides: overrides,
+    algorithm: "fixed_window",
+    metric: metricTemplate(scope, item),
+  };
+  return Object.freeze(rule);
+}
+
+/** The reference's checks of one `rate_limit:`, in its order; returns the unit (undefined when unlimited). */
+function checkRateLimit(scope: Scope, rl: RawRateLimit): Unit | undefined {
+  const unit = UNIT_BY_NAME.get(rl.unit.toUpperCase());
+  if (rl.unlimited) {
+    if (unit !== undefined) {
+      throw new ConfigError(scope.file, `${rl.path}.unit`, "should not specify rate limit unit when unlimited");
+    }
+    // An unknown unit next to `unlimited: true` passes the reference's check; accept it, but say so.
+    if (rl.unit !== "") {
+      const detail = `'${rl.unit}' is ignored: the limit is unlimited`;
+      scope.warn?.({ file: scope.file, path: `${rl.path}.unit`, detail });
+    }
+  } else if (unit === undefined) {
+    const detail = rl.unit === "" ? `missing unit (one of ${UNIT_LIST})` : `"${rl.unit}" is not one of ${UNIT_LIST}`;
+    throw new ConfigError(scope.file, `${rl.path}.unit`, detail);
+  }
+  for (const r of rl.replaces) {
+    if (r.name === "") throw new ConfigError(scope.file, r.path, "should not have an empty replaces entry");
+    if (r.name === rl.name) {
+      throw new ConfigError(scope.file, r.path, "replaces should not contain name of same descriptor");
+    }
+  }
+  return unit;
+}
+
+function metricTemplate(scope: Scope, item: RawDescriptor): MetricTemplate | undefined {
+  const parts = [...scope.metricParts];
+  // The reference appends the request value only when the walk stops at this item (it has no nested descriptors).
+  if (item.detailedMetric && item.descriptors.length === 0) parts[parts.length - 1] = null;
+  return parts.includes(null) ? Object.freeze({ domain: scope.domain, parts: Object.freeze(parts) }) : undefined;
+}
+
+function createRuleSet(roots: ReadonlyMap<string, Level>, version: string): RuleSet {
+  let dumped: string | undefined;
+  return Object.freeze({
+    version,
+    domains: Object.freeze([...roots.keys()]),
+    hasDomain: (domain: string) => roots.has(domain),
+    findRule(domain: string, entries: readonly Entry[]): LimitRule | undefined {
+      const top = roots.get(domain);
+      return top === undefined ? undefined : findInTree(top, entries);
+    },
+    dump(): string {
+      dumped ??= dumpRules(roots);
+      return dumped;
+    },
+  });
+}
+
+/** Content-derived version: FNV-1a over names and texts (two 32-bit lanes), so equal inputs give equal versions. */
+function versionOf(files: readonly RuleFile[], merge: boolean): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ (merge ? 1 : 0);
+  const feed = (text: string): void => {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x00000193) + 0x9e3779b9;
+    }
+    a = Math.imul(a ^ 0xff, 0x01000193);
+  };
+  for (const file of files) {
+    feed(file.name);
+    feed(file.text);
+  }
+  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
+}

@@ -1,0 +1,34 @@
+/**
+ * The loaded rules as text for the debug port's /rlconfig, one line per configured `rate_limit`, in the line format
+ * of envoyproxy/ratelimit's `Dump()`:
+ *
+ *   <fullKey>: unit=<UNIT> requests_per_unit=<n>, shadow_mode: <bool>
+ *
+ * e.g. `messaging.message_type_marketing.to_number: unit=DAY requests_per_unit=5, shadow_mode: false`. Unlimited
+ * rules print `unit=UNKNOWN` as the reference does (their unit is unset). The reference walks Go maps, so its order
+ * varies between runs; ours is file order, domains in load order.
+ */
+import type { LimitRule } from "../domain/types.js";
+import type { Level } from "./match.js";
+
+/** Every rule of every domain, each line ending in `\n` ("" when there are none). */
+export function dumpRules(roots: ReadonlyMap<string, Level>): string {
+  let out = "";
+  for (const top of roots.values()) out += dumpLevel(top);
+  return out;
+}
+
+function dumpLevel(level: Level): string {
+  let out = "";
+  for (const node of level.nodes) {
+    if (node.rule !== undefined) out += dumpLine(node.rule);
+    if (node.children !== undefined) out += dumpLevel(node.children);
+  }
+  return out;
+}
+
+/** One /rlconfig line for one rule, newline included. */
+export function dumpLine(rule: LimitRule): string {
+  const unit = rule.unlimited ? "UNKNOWN" : rule.unit.toUpperCase();
+  return `${rule.fullKey}: unit=${unit} requests_per_unit=${rule.requestsPerUnit}, shadow_mode: ${rule.shadowMode}\n`;
+}

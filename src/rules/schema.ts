@@ -1,0 +1,199 @@
+/**
+ * Shape check of one rule file: YAML text → RawRuleFile, or a ConfigError naming the file and the YAML path.
+ * Semantic checks that need the whole rule set (units, duplicates, replaces) are in compile.ts.
+ *
+ * Keys follow envoyproxy/ratelimit: a key outside its `validKeys` is an error anywhere; a valid key in a place where
+ * the reference's decoder does not read it (e.g. `shadow_mode` inside `rate_limit`) is accepted and ignored as the
+ * reference does, and reported through the warning sink so the loader can log it.
+ */
+import { isMap, isScalar, type Node, parseAllDocuments, type YAMLMap } from "yaml";
+import { ConfigError } from "../domain/errors.js";
+import {
+  checkGeneric,
+  describe,
+  fail,
+  fields,
+  readBool,
+  readMapList,
+  readString,
+  readUint32,
+  resolve,
+  toPlain,
+  type YamlContext,
+  type YamlField,
+} from "./yaml-walk.js";
+
+/** One rule file as read from disk: `name` is how errors refer to it (path relative to the rules directory). */
+export interface RuleFile {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** Something accepted but suspicious, e.g. a key that has no effect where it is written. */
+export interface ConfigWarning {
+  readonly file: string;
+  readonly path: string;
+  readonly detail: string;
+}
+
+export type WarningSink = (warning: ConfigWarning) => void;
+
+export interface RawReplace {
+  readonly path: string;
+  readonly name: string;
+}
+
+export interface RawRateLimit {
+  readonly path: string;
+  /** As written (any case); "" when absent or null. */
+  readonly unit: string;
+  readonly requestsPerUnit: number;
+  readonly unlimited: boolean;
+  readonly name: string;
+  readonly replaces: readonly RawReplace[];
+}
+
+export interface RawDescriptor {
+  readonly path: string;
+  readonly key: string;
+  /** "" when absent: a value-less key matches any value. */
+  readonly value: string;
+  readonly rateLimit: RawRateLimit | undefined;
+  readonly descriptors: readonly RawDescriptor[];
+  readonly shadowMode: boolean;
+  readonly quotaMode: boolean;
+  readonly detailedMetric: boolean;
+  readonly valueToMetric: boolean;
+  readonly shareThreshold: boolean;
+  readonly metadata: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface RawRuleFile {
+  readonly name: string;
+  readonly domain: string;
+  readonly descriptors: readonly RawDescriptor[];
+}
+
+const TOP_KEYS: ReadonlySet<string> = new Set(["domain", "descriptors"]);
+const DESCRIPTOR_KEYS: ReadonlySet<string> = new Set([
+  "key",
+  "value",
+  "rate_limit",
+  "descriptors",
+  "shadow_mode",
+  "quota_mode",
+  "detailed_metric",
+  "value_to_metric",
+  "share_threshold",
+  "metadata",
+]);
+const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set(["unit", "requests_per_unit", "unlimited", "name", "replaces"]);
+const REPLACE_KEYS: ReadonlySet<string> = new Set(["name"]);
+
+/** Parses and shape-checks one rule file. Only the first YAML document is read, as go-yaml's Unmarshal does. */
+export function parseRuleFile(file: RuleFile, warn?: WarningSink): RawRuleFile {
+  const docs = parseAllDocuments(file.text, { version: "1.1", intAsBigInt: true, uniqueKeys: true });
+  const doc = docs[0];
+  if (doc === undefined) return { name: file.name, domain: "", descriptors: [] };
+  const error = doc.errors[0];
+  if (error !== undefined) {
+    const reason = (error.message.split("\n")[0] ?? error.code).replace(/:$/, "");
+    throw new ConfigError(file.name, "", `error loading config file: ${reason}`);
+  }
+  const ctx: YamlContext = { file: file.name, doc, aliases: 0 };
+  const root = resolve(ctx, doc.contents);
+  if (root === null || (isScalar(root) && root.value === null)) return { name: file.name, domain: "", descriptors: [] };
+  if (!isMap(root)) fail(ctx, "", `expected a mapping with domain: and descriptors:, got ${describe(root)}`);
+  const known = knownFields(ctx, root, "", TOP_KEYS, warn);
+  return {
+    name: file.name,
+    domain: readString(ctx, known.get("domain") ?? null, "domain"),
+    descriptors: readDescriptors(ctx, known.get("descriptors") ?? null, "descriptors", warn),
+  };
+}
+
+/** The fields read at this position; valid keys that belong elsewhere are checked loosely, ignored and warned. */
+function knownFields(
+  ctx: YamlContext,
+  map: YAMLMap,
+  path: string,
+  keys: ReadonlySet<string>,
+  warn: WarningSink | undefined,
+): Map<string, Node | null> {
+  const out = new Map<string, Node | null>();
+  for (const f of fields(ctx, map, path)) {
+    if (keys.has(f.key)) {
+      out.set(f.key, f.value);
+      continue;
+    }
+    checkGeneric(ctx, f.value, f.path);
+    warn?.({ file: ctx.file, path: f.path, detail: misplaced(f, keys) });
+  }
+  return out;
+}
+
+function misplaced(f: YamlField, keys: ReadonlySet<string>): string {
+  return `'${f.key}' has no effect here and is ignored (valid here: ${[...keys].join(", ")})`;
+}
+
+function readDescriptors(
+  ctx: YamlContext,
+  node: Node | null,
+  path: string,
+  warn: WarningSink | undefined,
+): RawDescriptor[] {
+  return readMapList(ctx, node, path).map((item) => readDescriptor(ctx, item.map, item.path, warn));
+}
+
+function readDescriptor(ctx: YamlContext, map: YAMLMap, path: string, warn: WarningSink | undefined): RawDescriptor {
+  const f = knownFields(ctx, map, path, DESCRIPTOR_KEYS, warn);
+  const at = (key: string): [Node | null, string] => [f.get(key) ?? null, `${path}.${key}`];
+  return {
+    path,
+    key: readString(ctx, ...at("key")),
+    value: readString(ctx, ...at("value")),
+    rateLimit: readRateLimit(ctx, ...at("rate_limit"), warn),
+    descriptors: readDescriptors(ctx, ...at("descriptors"), warn),
+    shadowMode: readBool(ctx, ...at("shadow_mode")),
+    quotaMode: readBool(ctx, ...at("quota_mode")),
+    detailedMetric: readBool(ctx, ...at("detailed_metric")),
+    valueToMetric: readBool(ctx, ...at("value_to_metric")),
+    shareThreshold: readBool(ctx, ...at("share_threshold")),
+    metadata: readMetadata(ctx, ...at("metadata")),
+  };
+}
+
+function readRateLimit(
+  ctx: YamlContext,
+  node: Node | null,
+  path: string,
+  warn: WarningSink | undefined,
+): RawRateLimit | undefined {
+  // go-yaml leaves a pointer field nil for `rate_limit:` with no value: no limit, not an error.
+  if (node === null || (isScalar(node) && node.value === null)) return undefined;
+  if (!isMap(node)) return fail(ctx, path, `expected a mapping, got ${describe(node)}`);
+  const f = knownFields(ctx, node, path, RATE_LIMIT_KEYS, warn);
+  const at = (key: string): [Node | null, string] => [f.get(key) ?? null, `${path}.${key}`];
+  return {
+    path,
+    unit: readString(ctx, ...at("unit")),
+    requestsPerUnit: readUint32(ctx, ...at("requests_per_unit")),
+    unlimited: readBool(ctx, ...at("unlimited")),
+    name: readString(ctx, ...at("name")),
+    replaces: readMapList(ctx, ...at("replaces")).map((item) => {
+      const r = knownFields(ctx, item.map, item.path, REPLACE_KEYS, warn);
+      return { path: `${item.path}.name`, name: readString(ctx, r.get("name") ?? null, `${item.path}.name`) };
+    }),
+  };
+}
+
+function readMetadata(
+  ctx: YamlContext,
+  node: Node | null,
+  path: string,
+): Readonly<Record<string, unknown>> | undefined {
+  // `metadata:` is free-form (merged into response dynamic metadata), so its keys are not checked against validKeys.
+  if (node === null || (isScalar(node) && node.value === null)) return undefined;
+  if (!isMap(node)) return fail(ctx, path, `expected a mapping, got ${describe(node)}`);
+  return toPlain(ctx, node, path) as Readonly<Record<string, unknown>>;
+}
