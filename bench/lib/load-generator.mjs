@@ -1,0 +1,249 @@
+/**
+ * Closed-loop gRPC load generator. Keeps `inFlight` unary calls outstanding over `connections` raw HTTP/2
+ * connections (h2-connection.mjs), cycling through pre-encoded request frames (one per key), and verifies EVERY
+ * response: `:status 200`, `grpc-status: 0` in the trailers, a well-formed response message, the expected
+ * `overall_code` for that key and the expected number of descriptor statuses. Header blocks are checked by byte
+ * comparison; each distinct trailer block is decoded once by the HPACK oracle.
+ */
+import { createHistogram, performance } from "node:perf_hooks";
+import { CODE, SHOULD_RATE_LIMIT_PATH, scanResponseFrame } from "./grpc-wire.mjs";
+import { openConnection } from "./h2-connection.mjs";
+import { stripTableSizeUpdates } from "./h2-frames.mjs";
+import { createHpackOracle } from "./hpack-oracle.mjs";
+
+/** What a response to frame i must say. */
+export const EXPECT = Object.freeze({
+  /** Every response is OK. */
+  OK: 0,
+  /** The key is over its limit: at most `allowOk` OK answers for this frame in the whole run, the rest OVER_LIMIT. */
+  OVER: 1,
+});
+
+/** Indexed `:status: 200` (RFC 7541 static table entry 8). */
+const STATUS_200 = 0x88;
+
+/**
+ * @typedef {object} LoadOptions
+ * @property {number} port gRPC port on 127.0.0.1
+ * @property {readonly Buffer[]} frames pre-encoded gRPC request frames
+ * @property {Uint8Array} expect EXPECT value per frame
+ * @property {number} allowOk OK answers tolerated per EXPECT.OVER frame (window boundaries)
+ * @property {number} statuses expected DescriptorStatus count per response, or -1 to skip the check
+ * @property {number} connections HTTP/2 connections
+ * @property {number} inFlight outstanding calls in total
+ * @property {number} warmupMs load before the measured window (verified, not recorded)
+ * @property {number} durationMs measured window
+ * @property {() => Promise<void> | void} [onWindowStart] called when the measured window opens
+ * @property {() => Promise<void> | void} [onWindowEnd] called when it closes
+ */
+
+/** Opens the connections, runs warm-up + window, drains, and returns the figures of the measured window. */
+export async function runLoad(/** @type {LoadOptions} */ opts) {
+  const oracle = await createHpackOracle();
+  const state = createState(opts, oracle);
+  const onDone = (call) => complete(state, call);
+  const conns = await Promise.all(
+    Array.from({ length: opts.connections }, () => openConnection(opts.port, SHOULD_RATE_LIMIT_PATH, onDone)),
+  );
+  try {
+    for (let i = 0; i < opts.inFlight; i++) {
+      const call = { conn: conns[i % conns.length], streamId: 0, index: 0, start: 0, chunks: [] };
+      next(state, call);
+    }
+    await phase(state, opts.warmupMs);
+    state.recording = true;
+    state.windowStart = performance.now();
+    const genCpu0 = process.cpuUsage();
+    await opts.onWindowStart?.();
+    await phase(state, opts.durationMs);
+    state.recording = false;
+    state.windowEnd = performance.now();
+    const genCpu = process.cpuUsage(genCpu0);
+    await opts.onWindowEnd?.();
+    state.stopping = true;
+    await drain(state, 5000);
+    await Promise.all(state.decoding);
+    return summarize(state, genCpu);
+  } finally {
+    state.stopping = true;
+    for (const c of conns) c.close();
+    await oracle.close();
+  }
+}
+
+function createState(opts, oracle) {
+  return {
+    opts,
+    oracle,
+    cursor: Math.floor(Math.random() * opts.frames.length),
+    okPerFrame: new Uint32Array(opts.frames.length),
+    /** Trailer blocks already known to say grpc-status 0; the last one is compared first. */
+    goodTrailers: /** @type {Buffer[]} */ ([]),
+    /** hex of a trailer block → what it decoded to (pending: count of responses waiting for the decode). */
+    blocks: new Map(),
+    decoding: /** @type {Promise<void>[]} */ ([]),
+    recording: false,
+    stopping: false,
+    outstanding: 0,
+    windowStart: 0,
+    windowEnd: 0,
+    completedInWindow: 0,
+    completedTotal: 0,
+    lastCompletion: performance.now(),
+    ok: 0,
+    over: 0,
+    errors: 0,
+    wrongDecisions: 0,
+    problems: /** @type {string[]} */ ([]),
+    histogram: createHistogram(),
+  };
+}
+
+function next(state, call) {
+  if (state.stopping || call.conn.dead !== undefined) return;
+  const index = state.cursor;
+  state.cursor = index + 1 === state.opts.frames.length ? 0 : index + 1;
+  call.index = index;
+  call.start = performance.now();
+  state.outstanding++;
+  if (!call.conn.start(call, state.opts.frames[index])) state.outstanding--;
+}
+
+/** Remembers the first few problems so a failed run says what went wrong. */
+function note(state, message) {
+  if (state.problems.length < 8 && !state.problems.includes(message)) state.problems.push(message);
+}
+
+function complete(state, call) {
+  state.outstanding--;
+  const now = performance.now();
+  state.lastCompletion = now;
+  state.completedTotal++;
+  if (state.recording) {
+    state.completedInWindow++;
+    state.histogram.record(Math.max(1, Math.round((now - call.start) * 1000)));
+  }
+  if (verifyTransport(state, call)) verifyDecision(state, call);
+  next(state, call);
+}
+
+/** Checks the HTTP/2 and gRPC envelope; true when the message itself should be checked. */
+function verifyTransport(state, call) {
+  if (call.error !== undefined) {
+    state.errors++;
+    note(state, call.error);
+    return false;
+  }
+  const trailers = call.trailerBlock;
+  if (call.headerBlock === undefined || trailers === undefined) {
+    // trailers-only response: gRPC's error shape; decode it to say which error
+    state.errors++;
+    if (trailers !== undefined) classifyTrailers(state, trailers);
+    return false;
+  }
+  if (stripTableSizeUpdates(call.headerBlock)[0] !== STATUS_200) {
+    state.errors++;
+    note(state, `response headers without :status 200 (block ${call.headerBlock.toString("hex")})`);
+    return false;
+  }
+  for (const good of state.goodTrailers) if (good.equals(trailers)) return true;
+  classifyTrailers(state, trailers);
+  return true; // the message is checked now; the trailers' verdict is added when decoded
+}
+
+/** Decodes an unseen trailer block once; counts every response carrying a bad one as an error. */
+function classifyTrailers(state, block) {
+  const hex = block.toString("hex");
+  const known = state.blocks.get(hex);
+  if (known !== undefined) {
+    if (known.decoded === undefined) known.pending++;
+    else if (!known.good) state.errors++;
+    return;
+  }
+  const entry = { decoded: undefined, good: false, pending: 1 };
+  state.blocks.set(hex, entry);
+  const copy = Buffer.from(block);
+  state.decoding.push(
+    state.oracle.decode(copy).then((fields) => {
+      entry.decoded = fields;
+      entry.good = fields["grpc-status"] === "0" && (fields[":status"] ?? "200") === "200";
+      if (entry.good) state.goodTrailers.push(copy);
+      else {
+        state.errors += entry.pending;
+        note(state, `grpc error: ${JSON.stringify(fields)}`);
+      }
+    }),
+  );
+}
+
+function verifyDecision(state, call) {
+  const body = call.chunks.length === 1 ? call.chunks[0] : Buffer.concat(call.chunks);
+  const { code, statuses } = scanResponseFrame(body);
+  if (code === CODE.OK) state.ok++;
+  else if (code === CODE.OVER_LIMIT) state.over++;
+  if (!decisionIsExpected(state, call.index, code, statuses)) {
+    state.wrongDecisions++;
+    note(state, `frame ${call.index}: overall_code ${code} with ${statuses} statuses`);
+  }
+}
+
+function decisionIsExpected(state, index, code, statuses) {
+  const { opts } = state;
+  if (opts.statuses >= 0 && statuses !== opts.statuses) return false;
+  if (opts.expect[index] === EXPECT.OK) return code === CODE.OK;
+  if (code === CODE.OK) {
+    state.okPerFrame[index]++;
+    return (state.okPerFrame[index] ?? 0) <= opts.allowOk;
+  }
+  return code === CODE.OVER_LIMIT;
+}
+
+/** Waits `ms`, failing early when the server stops answering (no completion for 5 s). */
+function phase(state, ms) {
+  return new Promise((resolve, reject) => {
+    const end = performance.now() + ms;
+    const timer = setInterval(
+      () => {
+        const now = performance.now();
+        if (state.outstanding === 0 || now - state.lastCompletion > 5000) {
+          clearInterval(timer);
+          state.stopping = true;
+          const why = state.outstanding === 0 ? "every connection failed" : "server stopped answering";
+          reject(new Error(`${why}: ${state.problems.join("; ") || `${state.outstanding} calls outstanding`}`));
+        } else if (now >= end) {
+          clearInterval(timer);
+          resolve();
+        }
+      },
+      Math.min(50, ms),
+    );
+  });
+}
+
+async function drain(state, timeoutMs) {
+  const deadline = performance.now() + timeoutMs;
+  while (state.outstanding > 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function summarize(state, genCpu) {
+  const seconds = (state.windowEnd - state.windowStart) / 1000;
+  const h = state.histogram;
+  const n = state.completedInWindow;
+  return {
+    requests: n,
+    seconds,
+    rps: n / seconds,
+    p50Us: n ? h.percentile(50) : Number.NaN,
+    p99Us: n ? h.percentile(99) : Number.NaN,
+    maxUs: n ? h.max : Number.NaN,
+    ok: state.ok,
+    over: state.over,
+    errors: state.errors,
+    wrongDecisions: state.wrongDecisions,
+    problems: state.problems,
+    verified: state.completedTotal,
+    genCpuPct: ((genCpu.user + genCpu.system) / 1e6 / seconds) * 100,
+  };
+}

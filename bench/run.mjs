@@ -1,0 +1,213 @@
+/**
+ * `npm run bench`: Sluice against the no-op @grpc/grpc-js baseline, side by side, interleaved.
+ * The server under test runs alone on --server-cpu (default 0); this process (the load generator) and
+ * redis-server share --load-cpu (default 1). See BENCHMARKS.md for what each column means.
+ *
+ *   npm run bench                              3 rounds x 5 s per variant and workload (~4 min)
+ *   npm run bench -- --long                    5 rounds x 15 s
+ *   npm run bench -- --workloads W1 --variants noop,memory --rounds 2 --duration 3
+ *   npm run bench -- --env REDIS_PIPELINE_WINDOW=150us     extra env for the service
+ *   npm run bench -- --variants noop,noop-h2 --workloads W1  is the load generator fast enough?
+ *
+ * Every process under test is started as `nice -n <--nice> taskset -c <cpu> ...` in the bench's own session
+ * (processes.mjs relaunchPinned): pinning keeps the server alone on its core, and the raised priority keeps
+ * unrelated processes on a shared machine from stealing its time (baseline and Sluice get the same treatment).
+ * --no-pin disables both.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { loadGenerated } from "./lib/grpc-wire.mjs";
+import { measure, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
+import { BENCH_DIR, RESULTS_DIR } from "./lib/paths.mjs";
+import { killChildren, relaunchPinned, stopChildrenOnSignal } from "./lib/processes.mjs";
+import { startRedis } from "./lib/redis.mjs";
+import { aggregate, markdownTable, targets, textTable } from "./lib/report.mjs";
+import { buildWorkload } from "./lib/workloads.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    duration: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    workloads: { type: "string", default: "W1,W2,W3" },
+    variants: { type: "string", default: "noop,memory,redis" },
+    connections: { type: "string", default: "4" },
+    "in-flight": { type: "string", default: "32" },
+    "w2-keys": { type: "string", default: "100000" },
+    "server-cpu": { type: "string", default: "0" },
+    "load-cpu": { type: "string", default: "1" },
+    "no-pin": { type: "boolean", default: false },
+    nice: { type: "string", default: "-10" },
+    env: { type: "string", multiple: true, default: [] },
+    "node-flag": { type: "string", multiple: true, default: [] },
+    "skip-memory": { type: "boolean", default: false },
+    long: { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+
+if (args.help) {
+  console.log(fs.readFileSync(new URL(import.meta.url), "utf8").split("*/")[0]);
+  process.exit(0);
+}
+
+const cfg = {
+  rounds: args.long ? 5 : args.quick ? 1 : Number(args.rounds),
+  durationMs: (args.long ? 15 : args.quick ? 2 : Number(args.duration)) * 1000,
+  warmupMs: (args.quick ? 0.5 : Number(args.warmup)) * 1000,
+  workloads: args.workloads.split(","),
+  variants: args.variants.split(","),
+  pin: !args["no-pin"],
+};
+for (const v of cfg.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (${Object.keys(VARIANTS)})`);
+if (!cfg.variants.includes("noop")) console.warn("warning: no 'noop' variant, so no ratios to the baseline");
+
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const outDir = path.join(RESULTS_DIR, stamp);
+const ctx = {
+  serverCpu: cfg.pin ? Number(args["server-cpu"]) : null,
+  loadCpu: cfg.pin ? Number(args["load-cpu"]) : null,
+  nice: cfg.pin ? Number(args.nice) : 0,
+  connections: Number(args.connections),
+  inFlight: Number(args["in-flight"]),
+  warmupMs: cfg.warmupMs,
+  durationMs: cfg.durationMs,
+  logDir: path.join(outDir, "logs"),
+  extraEnv: Object.fromEntries(args.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
+  nodeFlags: args["node-flag"],
+  redis: undefined,
+  probe: undefined,
+};
+
+if (!relaunchPinned(ctx.loadCpu, ctx.nice)) {
+  stopChildrenOnSignal();
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      killChildren();
+      process.exit(1);
+    },
+  );
+}
+
+async function main() {
+  const gen = await loadGenerated();
+  ctx.probe = probeFrame(gen);
+  const workloads = cfg.workloads.map((w) => buildWorkload(gen, w, Number(args["w2-keys"])));
+  const unavailable = new Map(cfg.variants.flatMap((v) => (unavailableReason(v) ? [[v, unavailableReason(v)]] : [])));
+  printHeader(workloads, unavailable);
+  if (cfg.variants.includes("redis") && !unavailable.has("redis")) {
+    ctx.redis = await startRedis(ctx.loadCpu, ctx.logDir, ctx.nice);
+  }
+  const records = [];
+  try {
+    for (let round = 1; round <= cfg.rounds; round++) {
+      for (const w of workloads) {
+        // alternate the order every round (A B C, C B A, ...) so no variant always runs first or last
+        const order = round % 2 ? cfg.variants : [...cfg.variants].reverse();
+        for (const v of order) {
+          if (!unavailable.has(v)) records.push(await measureLogged(v, w, round, unavailable));
+        }
+      }
+    }
+  } finally {
+    await ctx.redis?.stop();
+  }
+  const memory1m = args["skip-memory"] ? undefined : runMemory1m();
+  return finish(records, workloads, unavailable, memory1m);
+}
+
+async function measureLogged(v, w, round, unavailable) {
+  const tag = `r${round}-${w.name}-${v}`;
+  process.stdout.write(`  round ${round}/${cfg.rounds}  ${w.name}  ${VARIANTS[v].label.padEnd(26)} `);
+  try {
+    const r = { round, ...(await measure(v, w, ctx, tag)) };
+    const bad = r.errors + r.wrongDecisions;
+    console.log(
+      `${Math.round(r.rps).toLocaleString("en").padStart(7)} req/s  p99 ${(r.p99Us / 1000).toFixed(2)} ms  ` +
+        `${r.serverCpuUsPerReq.toFixed(1)} us CPU/req${bad ? `  ${bad} BAD: ${r.problems[0]}` : ""}`,
+    );
+    return r;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.log(`FAILED: ${message.split("\n")[0]}`);
+    console.log(message.split("\n").slice(1).join("\n"));
+    // a server that cannot start will not start in the next round either; do not spend the time
+    if (/^server (exited|not ready)/.test(message)) unavailable.set(v, message.split("\n")[0]);
+    return { round, variant: v, workload: w.name, tag, failed: message.split("\n")[0] };
+  }
+}
+
+function printHeader(workloads, unavailable) {
+  const perRun = (cfg.warmupMs + cfg.durationMs) / 1000 + 1.5;
+  const n = cfg.rounds * workloads.length * cfg.variants.filter((v) => !unavailable.has(v)).length;
+  console.log(`Sluice bench  ${new Date().toISOString()}  ${machine()}`);
+  console.log(
+    `  ${cfg.rounds} rounds x ${workloads.length} workloads x ${cfg.variants.length} variants, ` +
+      `${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s each, ${ctx.inFlight} in flight over ` +
+      `${ctx.connections} connections; server on CPU ${ctx.serverCpu ?? "any"}, generator+Redis on CPU ` +
+      `${ctx.loadCpu ?? "any"}, nice ${ctx.nice}; about ${Math.ceil((n * perRun) / 60)} min`,
+  );
+  for (const [v, why] of unavailable) console.log(`  skipping ${v}: ${why}`);
+  console.log(`  logs and results: ${path.relative(process.cwd(), outDir)}`);
+}
+
+function machine() {
+  const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+  let redis = "?";
+  try {
+    redis = /v=(\S+)/.exec(execFileSync("redis-server", ["--version"]).toString())?.[1] ?? "?";
+  } catch {
+    // no redis-server
+  }
+  return `node ${process.version}, ${cpu}, ${fs.readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length} CPUs, redis ${redis}`;
+}
+
+/** Runs memory-1m.mjs in its own process (it needs --expose-gc and a clean heap). */
+function runMemory1m() {
+  console.log("  memory store with 1,000,000 live keys (bench/memory-1m.mjs) ...");
+  const r = spawnSync(process.execPath, ["--expose-gc", path.join(BENCH_DIR, "memory-1m.mjs"), "--json"], {
+    encoding: "utf8",
+  });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  try {
+    return JSON.parse(last);
+  } catch {
+    console.log(`  memory-1m did not run: ${(r.stderr || r.stdout).trim().split("\n").slice(-3).join(" | ")}`);
+    return undefined;
+  }
+}
+
+function finish(records, workloads, unavailable, memory1m) {
+  const rows = aggregate(records);
+  const labels = Object.fromEntries(Object.entries(VARIANTS).map(([k, v]) => [k, v.label]));
+  const md = [];
+  for (const w of workloads) {
+    const wr = rows.filter((r) => r.workload === w.name);
+    console.log(`\n${w.name}: ${w.title}\n${textTable(wr, labels)}`);
+    md.push(`**${w.name}**: ${w.title}\n\n${markdownTable(wr, labels)}\n`);
+  }
+  if (memory1m) {
+    const line = `memory store: ${memory1m.keys.toLocaleString("en")} live keys, RSS ${memory1m.rssMb.toFixed(1)} MB, heap used ${memory1m.heapUsedMb.toFixed(1)} MB (${memory1m.bytesPerKey.toFixed(0)} B/key over the empty process)`;
+    console.log(`\n${line}`);
+    md.push(line);
+  }
+  const t = targets(rows, memory1m);
+  console.log("\nTargets (issue 4; medians of per-round ratios to the baseline):");
+  for (const x of t) console.log(`  ${x.status.padEnd(4)}  ${x.text.padEnd(62)} ${x.value}`);
+  md.push(
+    `\n| target | result | status |\n|---|---|---|\n${t.map((x) => `| ${x.text} | ${x.value} | ${x.status} |`).join("\n")}`,
+  );
+  for (const [v, why] of unavailable) console.log(`  NOT MEASURED: ${v}: ${why}`);
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ cfg, records, memory1m }, null, 1));
+  fs.writeFileSync(path.join(outDir, "report.md"), `${md.join("\n")}\n`);
+  console.log(`\nresults: ${path.relative(process.cwd(), path.join(outDir, "results.json"))}, report.md`);
+  const invalid = records.some((r) => r.failed || r.errors > 0 || r.wrongDecisions > 0);
+  if (invalid) console.log("RUN INVALID: some responses failed verification or a server could not be measured");
+  return invalid || unavailable.size > 0 ? 1 : 0;
+}
