@@ -136,9 +136,10 @@ function verifyTransport(state, call) {
   }
   const trailers = call.trailerBlock;
   if (call.headerBlock === undefined || trailers === undefined) {
-    // trailers-only response: gRPC's error shape; decode it to say which error
-    state.errors++;
-    if (trailers !== undefined) classifyTrailers(state, trailers);
+    // Trailers-only response, gRPC's shape for errors: its block holds `:status`, so it never classifies as good
+    // and classifyTrailers counts the error once decoded (with the grpc-status and message it carried).
+    if (trailers === undefined) state.errors++;
+    else classifyTrailers(state, trailers);
     return false;
   }
   if (stripTableSizeUpdates(call.headerBlock)[0] !== STATUS_200) {
@@ -166,7 +167,7 @@ function classifyTrailers(state, block) {
   state.decoding.push(
     state.oracle.decode(copy).then((fields) => {
       entry.decoded = fields;
-      entry.good = fields["grpc-status"] === "0" && (fields[":status"] ?? "200") === "200";
+      entry.good = fields["grpc-status"] === "0" && fields[":status"] === undefined; // trailers, not headers
       if (entry.good) state.goodTrailers.push(copy);
       else {
         state.errors += entry.pending;

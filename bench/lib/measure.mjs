@@ -82,11 +82,11 @@ export function probeFrame(gen) {
   return encodeRequestFrame(gen, DOMAIN, [[["probe", "ready"]]]);
 }
 
-function snapshot(ctx, pid) {
+function snapshot(ctx, pid, usesRedis) {
   return async () => ({
     ticks: treeCpuTicks(pid),
     cpus: cpuTimes(),
-    redis: ctx.redis ? await ctx.redis.snapshot() : undefined,
+    redis: usesRedis ? await ctx.redis.snapshot() : undefined,
   });
 }
 
@@ -95,11 +95,12 @@ function snapshot(ctx, pid) {
  * @returns {Promise<object>} the record stored in the results JSON and summarised by report.mjs
  */
 export async function measure(name, workload, ctx, tag) {
-  if (VARIANTS[name].backend === "redis") await ctx.redis.flushAll();
+  const usesRedis = VARIANTS[name].backend === "redis";
+  if (usesRedis) await ctx.redis.flushAll();
   const server = await startVariant(name, workload, ctx, tag);
   let before;
   let after;
-  const take = snapshot(ctx, server.proc.pid);
+  const take = snapshot(ctx, server.proc.pid, usesRedis);
   try {
     const load = await runLoad({
       port: server.port,

@@ -81,7 +81,7 @@ const COLUMNS = [
   ["Redis cmd/req", (r) => fmt(r.redisCmds, 3)],
   ["Redis CPU us/req", (r) => fmt(r.redisCpuUs, 1)],
   ["Redis reads/req", (r) => fmt(r.redisReads, 3)],
-  ["OK %", (r) => fmt(r.okShare * 100, 1)],
+  ["OK %", (r) => (r.runs.length ? fmt(r.okShare * 100, 1) : "-")],
   ["server/other/gen CPU %", (r) => `${fmt(r.serverCpuPct, 0)}/${fmt(r.foreignPct, 0)}/${fmt(r.genCpuPct, 0)}`],
   [
     "checked",
