@@ -9,6 +9,9 @@
  * - with `ignoreDotFiles`, files and directories whose name starts with `.` are skipped;
  * - a file that cannot be read is skipped with a warning, not a load error (the reference only logs it).
  *
+ * One deliberate difference: Markdown files (`*.md`) are documentation, not rules, and are skipped, so a README can
+ * sit next to the rules (as `config/README.md` does in the quick start); the reference would try to parse it.
+ *
  * Files are returned sorted by name, so loads are reproducible (the reference's order is a Go map's, i.e. random).
  * Names are paths relative to the rules directory with `/` separators, e.g. `config.yaml` or `team-a/limits.yaml`.
  */
@@ -70,6 +73,7 @@ async function walk(dir: string, prefix: string, ignoreDotFiles: boolean, files:
   }
   for (const entry of entries) {
     if (ignoreDotFiles && entry.name.startsWith(".")) continue;
+    if (isDocumentation(entry.name)) continue;
     const path = join(dir, entry.name);
     const name = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
     if (entry.isDirectory()) {
@@ -99,6 +103,10 @@ async function readOne(path: string, name: string, link: boolean, files: RuleFil
   } catch (err) {
     skipped.push({ file: name, reason: `cannot read (${errorCode(err)})` });
   }
+}
+
+function isDocumentation(name: string): boolean {
+  return name.toLowerCase().endsWith(".md");
 }
 
 function errorCode(err: unknown): string {

@@ -54,6 +54,15 @@ describe("readRuleFiles()", () => {
     expect(skipped).toEqual([]);
   });
 
+  it("skips Markdown documentation next to the rules", async () => {
+    put("README.md");
+    put("NOTES.MD");
+    put("rules.yaml");
+    const { files, skipped } = await readRuleFiles(tmp, false);
+    expect(files.map((f) => f.name)).toEqual(["rules.yaml"]);
+    expect(skipped).toEqual([]);
+  });
+
   it.each([
     [false, [".hidden.yaml", ".dir/x.yaml", "visible.yaml"]],
     [true, ["visible.yaml"]],
