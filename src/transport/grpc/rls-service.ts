@@ -30,14 +30,28 @@ const decodeUtf8 = (bytes: Uint8Array): string => strictUtf8.decode(bytes);
 /** Decodes a RateLimitRequest without ever throwing. */
 export function decodeRequest(bytes: Buffer): DecodedRequest {
   try {
-    const reader = new BinaryReader(bytes, decodeUtf8);
-    const request = RateLimitRequest.decode(reader);
-    // The generated decoder stops early at a field number 0 or a stray END_GROUP tag; both make the bytes invalid.
-    if (reader.pos !== bytes.length) return { ok: false, reason: `invalid tag at byte ${reader.pos}` };
-    return { ok: true, request };
+    const invalid = invalidTopLevelTag(bytes);
+    if (invalid !== undefined) return { ok: false, reason: invalid };
+    return { ok: true, request: RateLimitRequest.decode(new BinaryReader(bytes, decodeUtf8)) };
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err) };
   }
+}
+
+/**
+ * The generated decoder silently stops at a field number 0 or a stray END_GROUP tag and returns what it has, so
+ * garbage could pass as an (empty) request. One cheap pass over the top-level tags (nested messages are skipped by
+ * length) rejects both, as protobuf parsers in other languages do. Throws on truncated input.
+ */
+function invalidTopLevelTag(bytes: Buffer): string | undefined {
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const at = reader.pos;
+    const tag = reader.uint32();
+    if (tag >>> 3 === 0 || (tag & 7) === 4) return `invalid tag ${tag} at byte ${at}`;
+    reader.skip(tag & 7);
+  }
+  return undefined;
 }
 
 /** The generated service definition with the non-throwing deserializer (same path, same response serializer). */

@@ -1,0 +1,177 @@
+/**
+ * Composition of one Sluice instance: settings → store → rules watcher → limiter → servers, and shutdown in reverse
+ * order. Wiring only: every piece is built by its own module. Kept apart from main.ts (process concerns: env,
+ * signals, exit codes) so tests can run the real wiring in-process and a future WORKERS wrapper can start one
+ * instance per worker.
+ */
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { createSystemClock } from "./clock.js";
+import type { Clock, RateLimiter } from "./domain/ports.js";
+import type { EngineOptions } from "./engine/options.js";
+import { createRateLimiter } from "./engine/rate-limiter.js";
+import { createRulesWatcher, type RulesWatcher } from "./reload/rules-watcher.js";
+import type { Settings } from "./settings/settings.js";
+import { createStore } from "./store/create-store.js";
+import { createStats, type Stats } from "./telemetry/stats.js";
+import { type GrpcServer, startGrpcServer } from "./transport/grpc/server.js";
+import { createHealth, type Health } from "./transport/health.js";
+import { healthcheckRoute } from "./transport/http/admin.js";
+import { debugRoutes } from "./transport/http/debug.js";
+import { createJsonHandler } from "./transport/http/json.js";
+import { type HttpServer, startHttpServer } from "./transport/http/server.js";
+
+export interface ServiceDeps {
+  readonly log: Logger;
+  /** Defaults to the system clock. */
+  readonly clock?: Clock;
+}
+
+export interface RunningService {
+  /** Bound ports (useful when settings asked for port 0). `grpc` is 0 when listening on GRPC_UDS. */
+  readonly ports: { readonly http: number; readonly grpc: number; readonly debug: number };
+  readonly health: Health;
+  readonly stats: Stats;
+  /**
+   * Graceful stop: health turns unhealthy at once, gRPC stops accepting and in-flight calls finish (bounded by
+   * SHUTDOWN_TIMEOUT), then the HTTP listeners close, then the watcher and the store. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/** Engine switches from Settings. */
+export function engineOptionsFrom(settings: Readonly<Settings>): EngineOptions {
+  return {
+    cacheKeyPrefix: settings.cacheKeyPrefix,
+    nearLimitRatio: settings.nearLimitRatio,
+    globalShadowMode: settings.shadowMode,
+    globalQuotaMode: settings.quotaMode,
+    stopIncrementWhenOverLimit: settings.stopCacheKeyIncrementWhenOverlimit,
+    responseHeaders: settings.responseHeaders,
+    responseDynamicMetadata: settings.responseDynamicMetadata,
+  };
+}
+
+/** Starts every component; on a startup failure, closes what was started and rethrows. */
+export async function startService(settings: Readonly<Settings>, deps: ServiceDeps): Promise<RunningService> {
+  const { log } = deps;
+  const clock = deps.clock ?? createSystemClock();
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.splice(0).reverse()) await fn();
+  };
+  try {
+    const stats = createStats();
+    const watcher = createRulesWatcher({ ...settings.runtime, log });
+    cleanups.push(() => watcher.close());
+    registerConfigGauges(stats, watcher);
+    const health = createHealth({ requireConfig: settings.healthyWithAtLeastOneConfigLoaded, rules: watcher });
+    cleanups.push(() => health.close());
+    const store = await createStore(settings, {
+      clock,
+      log: log.child({ component: "store" }),
+      setHealth: (component, healthy) => health.set(component, healthy),
+    });
+    cleanups.push(() => store.close());
+    await watcher.start();
+    const limiter = createRateLimiter({
+      rules: watcher,
+      store,
+      clock,
+      options: engineOptionsFrom(settings),
+      observer: stats,
+    });
+    const servers = await startServers(settings, { log, limiter, health, stats, watcher });
+    cleanups.push(...servers.cleanups);
+    logStartup(log, settings, servers);
+    let closing: Promise<void> | undefined;
+    return {
+      ports: { http: servers.http.port, grpc: servers.grpc.port, debug: servers.debug.port },
+      health,
+      stats,
+      close() {
+        closing ??= (async () => {
+          health.set("sigterm", false);
+          await servers.grpc.close(settings.shutdownTimeoutMs);
+          await cleanup();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function registerConfigGauges(stats: Stats, watcher: RulesWatcher): void {
+  stats.addGauge("ratelimit.service.config_load_success", () => watcher.stats.loadSuccess);
+  stats.addGauge("ratelimit.service.config_load_error", () => watcher.stats.loadError);
+}
+
+interface Servers {
+  readonly grpc: GrpcServer;
+  readonly http: HttpServer;
+  readonly debug: HttpServer;
+  /** In start order; run reversed. The gRPC close here is a no-op after close() already drained it. */
+  readonly cleanups: (() => Promise<void>)[];
+}
+
+async function startServers(
+  settings: Readonly<Settings>,
+  deps: {
+    log: Logger;
+    limiter: RateLimiter;
+    health: Health;
+    stats: Stats;
+    watcher: RulesWatcher;
+  },
+): Promise<Servers> {
+  const { log, limiter, health, stats, watcher } = deps;
+  const deadline = settings.shutdownTimeoutMs;
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const debug = await startHttpServer({
+      ...settings.debug,
+      routes: debugRoutes({ rules: watcher, stats }),
+      log: log.child({ component: "debug-http" }),
+    });
+    cleanups.push(() => debug.close(deadline));
+    const httpLog = log.child({ component: "http" });
+    const http = await startHttpServer({
+      ...settings.http,
+      routes: [
+        healthcheckRoute(health),
+        {
+          path: "/json",
+          help: "ShouldRateLimit over HTTP/1 (protojson)",
+          handler: createJsonHandler({ limiter, stats, log: httpLog }),
+        },
+      ],
+      log: httpLog,
+    });
+    cleanups.push(() => http.close(deadline));
+    const grpc = await startGrpcServer({ ...settings.grpc, limiter, health, stats, log });
+    cleanups.push(() => grpc.close(deadline));
+    return { grpc, http, debug, cleanups };
+  } catch (err) {
+    for (const fn of cleanups.reverse()) await fn();
+    throw err;
+  }
+}
+
+function logStartup(log: Logger, settings: Readonly<Settings>, servers: Servers): void {
+  const { runtime } = settings;
+  log.info(
+    {
+      http: servers.http.address,
+      grpc: servers.grpc.address,
+      debug: servers.debug.address,
+      backend: settings.backend,
+      redis: settings.redis?.main.target,
+      rulesDir: join(runtime.root, runtime.subdirectory, runtime.appDirectory),
+      logLevel: settings.logLevel,
+    },
+    "Sluice started",
+  );
+}
