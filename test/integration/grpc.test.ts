@@ -346,6 +346,30 @@ describe("grpc.health.v1", () => {
   });
 });
 
+describe("shutdown", () => {
+  it("turns Watch streams NOT_SERVING and ends them, so a graceful stop is not held open", async () => {
+    const other = await startHarness({ rules: { "config.yaml": RULES } });
+    const client = new HealthClient(other.grpcTarget, credentials.createInsecure());
+    try {
+      const stream = client.watch({ service: "ratelimit" });
+      const seen: Serving[] = [];
+      const ended = new Promise<void>((resolve) => {
+        stream.on("data", (res: { status: Serving }) => seen.push(res.status));
+        stream.on("end", resolve);
+        stream.on("error", () => resolve());
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = Date.now();
+      await other.close();
+      await ended;
+      expect(Date.now() - t0).toBeLessThan(1_500);
+      expect(seen).toEqual([Serving.SERVING, Serving.NOT_SERVING]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
 describe("no rules loaded", () => {
   it("answers UNAVAILABLE until a good config loads, then serves it", async () => {
     const bad = await startHarness({ rules: { "config.yaml": "domain: test\nnot_a_key: 1\n" } });

@@ -4,7 +4,9 @@
  */
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHttpServer } from "../../src/transport/http/server.js";
 import { FakeClock } from "../helpers/fake-clock.js";
+import { createLogSink } from "../helpers/log-sink.js";
 import { type Harness, startHarness, waitFor } from "../helpers/service.js";
 
 const RULES = `domain: test
@@ -244,5 +246,47 @@ describe("debug port", () => {
     expect(res.body).toMatch(/^ratelimit\.service\.rate_limit\.test\.user\.total_hits: \d+$/m);
     expect(res.body).toMatch(/^ratelimit\.service\.config_load_success: 1$/m);
     expect(res.body).toMatch(/^ratelimit_server\.ShouldRateLimit\.total_requests: \d+$/m);
+  });
+});
+
+describe("startHttpServer()", () => {
+  it("routes by exact path, lets an in-flight request finish on close() and drops idle keep-alive sockets", async () => {
+    let release: () => void = () => {};
+    const server = await startHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      log: createLogSink().logger,
+      routes: [
+        {
+          path: "/slow",
+          help: "",
+          handler: (_req, res) =>
+            new Promise<void>((done) => {
+              release = () => {
+                res.end("done");
+                done();
+              };
+            }),
+        },
+        {
+          path: "/fast",
+          help: "",
+          handler: (_req, res) => {
+            res.end("fast");
+          },
+        },
+      ],
+    });
+    const base = `http://127.0.0.1:${server.port}`;
+    expect((await send(`${base}/fast?x=1`, "GET")).body).toBe("fast");
+    expect((await send(`${base}/fast/`, "GET")).status).toBe(404);
+    const slow = send(`${base}/slow`, "GET");
+    await new Promise((r) => setTimeout(r, 50)); // let the slow request reach its handler
+    const closing = server.close(5_000);
+    release();
+    expect((await slow).body).toBe("done");
+    const t0 = Date.now();
+    await closing;
+    expect(Date.now() - t0).toBeLessThan(1_000);
   });
 });
