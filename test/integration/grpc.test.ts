@@ -5,6 +5,9 @@
  * covered with our client.
  */
 
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { credentials, type ServiceError, status } from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
@@ -343,6 +346,24 @@ describe("grpc.health.v1", () => {
     });
     expect(first).toBe(Serving.SERVING);
     stream.cancel();
+  });
+});
+
+describe("GRPC_UDS", () => {
+  it("serves ShouldRateLimit on a unix socket instead of GRPC_HOST:GRPC_PORT", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sluice-uds-"));
+    const socket = join(dir, "rls.sock");
+    const uds = await startHarness({ rules: { "config.yaml": RULES }, env: { GRPC_UDS: socket } });
+    const client = new RateLimitServiceClient(`unix:${socket}`, credentials.createInsecure());
+    try {
+      expect(uds.service.ports.grpc).toBe(0);
+      const res = await call(client, { domain: "test", descriptors: [descriptor([entry("user", "uds")])] });
+      expect(res.overallCode).toBe(Code.OK);
+    } finally {
+      client.close();
+      await uds.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -55,7 +55,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const address = options.uds ? target : formatHostPort(options.host, port);
   let closing: Promise<void> | undefined;
   return {
-    port,
+    // grpc-js reports 1 for a bound unix socket; there is no TCP port then.
+    port: options.uds ? 0 : port,
     address,
     close(deadlineMs) {
       closing ??= new Promise<void>((resolve) => {
