@@ -238,8 +238,12 @@ function parseUrl(
   for (const part of parts) {
     const node = parseTcpNode(p, name, part);
     if (node === undefined) return EMPTY;
-    if (node.auth !== undefined || node.db !== 0) {
+    if (node.auth !== undefined) {
       p.add(`${name}: put credentials in ${name.replace(/_URL$/, "_AUTH")}, not in a ${topology} address list`);
+      return EMPTY;
+    }
+    if (node.db !== 0) {
+      p.add(`${name}: a ${topology} address cannot select a database`);
       return EMPTY;
     }
     nodes.push(node);

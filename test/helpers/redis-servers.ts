@@ -73,11 +73,22 @@ export interface StartOptions {
   readonly tls?: TestCa;
   /** Listen on a unix socket only. */
   readonly unixSocket?: boolean;
+  /** requirepass (and masterauth, for replicas); `cli()` authenticates with it. */
+  readonly password?: string;
+}
+
+export interface SentinelSetOptions {
+  /** How many sentinels (default 2). */
+  readonly sentinels?: number;
+  /** Password of the master and replica (REDIS_AUTH). */
+  readonly password?: string;
+  /** Password of the sentinels themselves (REDIS_SENTINEL_AUTH). */
+  readonly sentinelPassword?: string;
 }
 
 export interface RedisFarm {
   start(opts?: StartOptions): Promise<RedisServer>;
-  startSentinelSet(opts?: { sentinels?: number; args?: readonly string[] }): Promise<SentinelSet>;
+  startSentinelSet(opts?: SentinelSetOptions): Promise<SentinelSet>;
   startCluster(): Promise<RedisCluster>;
   /** A throwaway CA with server and client certificates (openssl, EC P-256). */
   makeCa(): Promise<TestCa>;
@@ -111,15 +122,17 @@ export function createRedisFarm(): RedisFarm {
     const dir = mkdir("redis");
     const port = opts.unixSocket ? 0 : (opts.port ?? (await freePort()));
     const socketPath = opts.unixSocket ? join(dir, "redis.sock") : undefined;
-    const args = [...baseArgs(dir), ...listenArgs(port, socketPath, opts.tls), ...(opts.args ?? [])];
+    const auth = opts.password === undefined ? [] : ["--requirepass", opts.password, "--masterauth", opts.password];
+    const args = [...baseArgs(dir), ...listenArgs(port, socketPath, opts.tls), ...auth, ...(opts.args ?? [])];
     const probe = () => waitForPing({ port, socketPath, tls: opts.tls });
-    return makeServer(startProcess, args, probe, { port, socketPath, dir }, opts.tls);
+    return makeServer(startProcess, args, probe, { port, socketPath, dir, password: opts.password }, opts.tls);
   }
 
-  async function startSentinelSet(opts: { sentinels?: number; args?: readonly string[] } = {}): Promise<SentinelSet> {
+  async function startSentinelSet(opts: SentinelSetOptions = {}): Promise<SentinelSet> {
     const masterName = "sluicemaster";
-    const master = await start({ args: opts.args ?? [] });
-    const replica = await start({ args: [...(opts.args ?? []), "--replicaof", "127.0.0.1", String(master.port)] });
+    const pw = opts.password === undefined ? {} : { password: opts.password };
+    const master = await start({ ...pw, args: ["--repl-diskless-sync-delay", "0"] });
+    const replica = await start({ ...pw, args: ["--replicaof", "127.0.0.1", String(master.port)] });
     await waitFor(async () => (await master.cli("INFO", "replication")).includes("connected_slaves:1"), "replica link");
     await waitFor(async () => (await replica.cli("INFO", "replication")).includes("master_link_status:up"), "sync");
     const sentinels: RedisServer[] = [];
@@ -127,11 +140,10 @@ export function createRedisFarm(): RedisFarm {
       const dir = mkdir("sentinel");
       const port = await freePort();
       const conf = join(dir, "sentinel.conf");
-      writeFileSync(conf, sentinelConf(port, dir, masterName, master.port));
+      writeFileSync(conf, sentinelConf(port, dir, masterName, master.port, opts));
       const args = [conf, "--sentinel"];
-      sentinels.push(
-        await makeServer(startProcess, args, () => waitForPing({ port }), { port, socketPath: undefined, dir }),
-      );
+      const where = { port, socketPath: undefined, dir, password: opts.sentinelPassword };
+      sentinels.push(await makeServer(startProcess, args, () => waitForPing({ port }), where));
     }
     for (const s of sentinels) {
       await waitFor(
@@ -272,8 +284,21 @@ function listenArgs(port: number, socketPath: string | undefined, tls: TestCa | 
   ];
 }
 
-function sentinelConf(port: number, dir: string, masterName: string, masterPort: number): string {
+function sentinelConf(
+  port: number,
+  dir: string,
+  masterName: string,
+  masterPort: number,
+  opts: SentinelSetOptions,
+): string {
+  const auth = [
+    ...(opts.password === undefined ? [] : [`sentinel auth-pass ${masterName} ${opts.password}`]),
+    ...(opts.sentinelPassword === undefined
+      ? []
+      : [`requirepass ${opts.sentinelPassword}`, `sentinel sentinel-pass ${opts.sentinelPassword}`]),
+  ];
   return [
+    ...auth,
     `port ${port}`,
     "bind 127.0.0.1",
     `dir ${dir}`,
@@ -292,13 +317,14 @@ async function makeServer(
   startProcess: Starter,
   args: readonly string[],
   probe: () => Promise<void>,
-  where: { port: number; socketPath: string | undefined; dir: string },
+  where: { port: number; socketPath: string | undefined; dir: string; password?: string | undefined },
   tls?: TestCa,
 ): Promise<RedisServer> {
   let child = await startProcess(args, probe);
   const cliBase = (): string[] => {
-    if (where.socketPath !== undefined) return ["-s", where.socketPath];
-    const base = ["-h", "127.0.0.1", "-p", String(where.port)];
+    const auth = where.password === undefined ? [] : ["-a", where.password, "--no-auth-warning"];
+    if (where.socketPath !== undefined) return ["-s", where.socketPath, ...auth];
+    const base = ["-h", "127.0.0.1", "-p", String(where.port), ...auth];
     return tls === undefined
       ? base
       : [...base, "--tls", "--cacert", tls.caCert, "--cert", tls.clientCert, "--key", tls.clientKey];

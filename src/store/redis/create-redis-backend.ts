@@ -16,6 +16,8 @@ export interface RedisBackend extends CounterStore {
    * reference); always true otherwise.
    */
   healthy(): boolean;
+  /** True while every Redis of the backend has a ready connection. */
+  connected(): boolean;
 }
 
 export interface RedisBackendDeps {
@@ -85,5 +87,6 @@ export function createRedisBackend(settings: RedisSettings, deps: RedisBackendDe
     apply: (ops) => store.apply(ops),
     close: () => store.close(),
     healthy: () => !checkConnections || allConnected(),
+    connected: allConnected,
   };
 }
