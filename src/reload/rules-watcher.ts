@@ -50,7 +50,7 @@ export interface RulesWatcherOptions {
 
 /** A RuleSource backed by the rule directory. */
 export interface RulesWatcher extends RuleSource {
-  /** Loads once and starts watching. Never rejects because of bad rules (they are logged and counted). */
+  /** Loads once and starts watching. Never rejects because of bad rules (they are logged and counted). Once only. */
   start(): Promise<void>;
   /** Stops watching and waits for an in-flight reload. Idempotent. */
   close(): Promise<void>;
@@ -72,6 +72,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   const stats = { loadSuccess: 0, loadError: 0 };
   let current: RuleSet | undefined;
   let lastError: Error | undefined;
+  let started = false;
   let closed = false;
   let debounce: NodeJS.Timeout | undefined;
   let poll: NodeJS.Timeout | undefined;
@@ -93,10 +94,12 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
         onWarning: (w) => warnings.push(w),
       });
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
+      const previousVersion = current?.version;
       current = next;
       lastError = undefined;
       stats.loadSuccess++;
-      log.info({ version: next.version, domains: next.domains.length, files: files.length, reason }, "rules loaded");
+      const summary = { version: next.version, previousVersion, domains: next.domains.length, files: files.length };
+      log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {
       const err = caught instanceof Error ? caught : new Error(String(caught));
       lastError = err;
@@ -193,6 +196,8 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       return lastError;
     },
     async start(): Promise<void> {
+      if (started || closed) return;
+      started = true;
       log.info({ dir, watchRoot: opts.watchRoot, ignoreDotFiles: opts.ignoreDotFiles }, "loading rules");
       if (opts.watchRoot) watchRootSymlink();
       await run("startup");
