@@ -1,5 +1,5 @@
 /**
- * Builds the CounterStore that Settings ask for: the backend (memory, or redis once wired), wrapped in the local
+ * Builds the CounterStore that Settings ask for: the backend (memory or redis), wrapped in the local
  * over-limit cache when LOCAL_CACHE_SIZE_IN_BYTES > 0 (reference §1.8: only over-limit keys, answered without
  * touching the backend). The one place that chooses a backend; main only calls this.
  */
@@ -8,6 +8,7 @@ import type { Clock, CounterStore } from "../domain/ports.js";
 import type { Settings } from "../settings/settings.js";
 import { createOverLimitCache } from "./local-cache.js";
 import { createMemoryStore } from "./memory-store.js";
+import { createRedisBackend } from "./redis/create-redis-backend.js";
 
 export interface StoreDeps {
   readonly clock: Clock;
@@ -27,7 +28,15 @@ async function createBackend(settings: Readonly<Settings>, deps: StoreDeps): Pro
   switch (settings.backend) {
     case "memory":
       return createMemoryStore({ clock: deps.clock, maxKeys: settings.memoryMaxKeys });
-    case "redis":
-      throw new Error("BACKEND_TYPE=redis is not available in this build");
+    case "redis": {
+      if (settings.redis === undefined) throw new Error("BACKEND_TYPE=redis without Redis settings");
+      // Connects in the background: the service starts (answering UNAVAILABLE, or by BACKEND_FAILURE_POLICY) even
+      // while Redis is down. With REDIS_HEALTH_CHECK_ACTIVE_CONNECTION, /healthcheck follows the connections.
+      return createRedisBackend(settings.redis, {
+        clock: deps.clock,
+        logger: deps.log,
+        onHealthChange: (healthy) => deps.setHealth("redis", healthy),
+      });
+    }
   }
 }
