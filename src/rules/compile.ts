@@ -65,7 +65,7 @@ export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions)
       tops.set(file.domain, top);
     }
     const scope = rootScope(file, opts.onWarning);
-    top.nodes.push(...buildNodes(scope, file.descriptors, top.composites));
+    for (const node of buildNodes(scope, file.descriptors, top.composites)) top.nodes.push(node);
   }
   const roots = new Map<string, Level>();
   for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
