@@ -202,6 +202,23 @@ describe("createRulesWatcher()", () => {
     await visibleWithin(() => limitOf(w, "late") === 4);
   });
 
+  it("keeps watching when the rules directory is deleted and re-created", async () => {
+    write("config/a.yaml", rules("alpha", 1));
+    const w = await startWatcher({ root: tmp });
+    rmSync(join(tmp, "config"), { recursive: true });
+    await visibleWithin(() => w.stats.loadError === 1);
+    expect(limitOf(w, "alpha")).toBe(1);
+    write("config/a.yaml", rules("alpha", 2));
+    // The new directory may appear between polls, so allow one poll period on top of the usual bound.
+    const started = Date.now();
+    while (limitOf(w, "alpha") !== 2) {
+      if (Date.now() - started > 2500) throw new Error("the re-created directory was not loaded");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    write("config/a.yaml", rules("alpha", 3));
+    await visibleWithin(() => limitOf(w, "alpha") === 3);
+  });
+
   it("loads an empty directory as an empty rule set", async () => {
     mkdirSync(join(tmp, "config"));
     const w = await startWatcher({ root: tmp });
