@@ -102,7 +102,14 @@ export function createRedisFarm(): RedisFarm {
   const killLeftovers = (): void => {
     for (const c of children) c.kill("SIGKILL");
   };
+  // If the test process is interrupted, take the servers down with it, then die of the same signal.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    killLeftovers();
+    process.kill(process.pid, signal);
+  };
   process.once("exit", killLeftovers);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
 
   const mkdir = (name: string): string => {
     const dir = mkdtempSync(join(tmpdir(), `sluice-${name}-`));
@@ -255,6 +262,8 @@ export function createRedisFarm(): RedisFarm {
     );
     await Promise.all(exits);
     process.removeListener("exit", killLeftovers);
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
 
