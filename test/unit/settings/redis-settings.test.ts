@@ -110,6 +110,14 @@ describe("parseRedisSettings()", () => {
     expect(ok({ REDIS_URL: "h:1", REDIS_AUTH: auth }).main.auth).toEqual(expected);
   });
 
+  it("keeps passwords out of a settings object serialised whole (e.g. logged by mistake)", () => {
+    const s = ok({ REDIS_URL: "redis://app:url-secret@h:1", REDIS_SENTINEL_AUTH: "s-secret" });
+    const text = JSON.stringify(s);
+    expect(text).not.toContain("url-secret");
+    expect(text).not.toContain("s-secret");
+    expect(s.main.auth?.password).toBe("url-secret");
+  });
+
   it("reads the sentinel format <master>,<sentinel>,... with REDIS_SENTINEL_AUTH (REDIS_TYPE is case-insensitive)", () => {
     const s = ok({
       REDIS_TYPE: "SENTINEL",
