@@ -229,16 +229,22 @@ class RedisStore implements RedisCounterStore {
         (err: unknown) => fillReplies(plan, g, null, replies, err),
       ),
     );
-    void Promise.all(sent).then(() => {
-      settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-      this.queueExpires(plan, replies);
-      if (timedOut) {
-        this.stalledBatches--;
-        return;
-      }
-      for (let r = 0; r < waiters.length; r++) this.settle(waiters[r] as Waiter, plan, r, replies);
-    });
+    void Promise.all(sent)
+      .then(() => {
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        this.queueExpires(plan, replies);
+        if (timedOut) {
+          this.stalledBatches--;
+          return;
+        }
+        for (let r = 0; r < waiters.length; r++) this.settle(waiters[r] as Waiter, plan, r, replies);
+      })
+      .catch((err: unknown) => {
+        // Only a bug could land here; callers still get the one error type they expect (settled ones ignore it).
+        const failure = new StoreUnavailableError("redis store failed", { cause: sanitize(err) });
+        for (const w of waiters) w.reject(failure);
+      });
   }
 
   private settle(
