@@ -69,7 +69,7 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
     cleanups.push(() => health.close());
     const store = await createStore(settings, {
       clock,
-      log: log.child({ component: "store" }),
+      log,
       setHealth: (component, healthy) => health.set(component, healthy),
     });
     cleanups.push(() => store.close());
