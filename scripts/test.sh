@@ -21,7 +21,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian starts a redis-server service on install; the tests start their own servers on free ports.
 
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || npm install --no-audit --no-fund
 
 echo "== generated code is up to date"
 npm run --silent gen:check
