@@ -3,6 +3,7 @@
  * re-reads some variables on every config reload). Names and defaults follow envoyproxy/ratelimit's
  * `src/settings/settings.go` where the meaning matches; every problem is collected and reported together.
  */
+import { availableParallelism } from "node:os";
 import type { Env } from "./problems.js";
 import { Problems } from "./problems.js";
 import { parseRedisSettings, type RedisSettings } from "./redis-settings.js";
@@ -67,6 +68,11 @@ export interface Settings {
   readonly memoryMaxKeys: number;
   /** SHUTDOWN_TIMEOUT (Sluice's own): how long in-flight calls may finish after SIGTERM before connections are cut. */
   readonly shutdownTimeoutMs: number;
+  /**
+   * WORKERS (Sluice's own): processes serving the same ports (node:cluster) with the Redis backend; default the
+   * number of CPUs this process may use. The memory backend always runs one process (see cluster/role.ts).
+   */
+  readonly workers: number;
   /** Reference variables that are set but not implemented by Sluice (logged at startup, never fatal). */
   readonly ignoredEnv: readonly string[];
 }
@@ -130,6 +136,8 @@ export const IGNORED_REFERENCE_ENV: readonly string[] = Object.freeze([
 ]);
 
 const PORT_RANGE = { min: 0, max: 65_535 } as const;
+/** More processes than this is a typo, not a machine (each worker holds its own Redis connections). */
+const MAX_WORKERS = 1024;
 /** Node timers overflow above 2^31-1 ms (they would fire at once), so connection ages are capped there. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -172,6 +180,7 @@ export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<S
     healthyWithAtLeastOneConfigLoaded: p.bool(env, "HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED", false),
     memoryMaxKeys: p.int(env, "MEMORY_MAX_KEYS", 1_000_000, { min: 1, max: 1_000_000_000 }),
     shutdownTimeoutMs: boundedDuration(env, p, "SHUTDOWN_TIMEOUT", 5_000, 60_000),
+    workers: p.int(env, "WORKERS", availableParallelism(), { min: 1, max: MAX_WORKERS }),
     ignoredEnv: Object.freeze(IGNORED_REFERENCE_ENV.filter((name) => p.raw(env, name) !== undefined)),
   };
   p.throwIfAny();

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { SettingsError } from "../../../src/domain/errors.js";
 import { IGNORED_REFERENCE_ENV, parseSettings } from "../../../src/settings/settings.js";
@@ -293,5 +294,30 @@ describe("parseSettings()", () => {
     expect(() => parseSettings({ PORT: "x", DEBUG_PORT: "y" }, CWD)).toThrow(
       /invalid settings:\n {2}- PORT="x" is not an integer\n {2}- DEBUG_PORT="y" is not an integer/,
     );
+  });
+});
+
+describe("parseSettings() WORKERS", () => {
+  it("defaults to the number of CPUs this process may use", () => {
+    expect(parseSettings({}, CWD).workers).toBe(availableParallelism());
+  });
+
+  it.each([
+    ["1", 1],
+    ["4", 4],
+    [" 16 ", 16],
+    ["1024", 1024],
+  ])("reads WORKERS=%j as %i", (value, workers) => {
+    expect(parseSettings({ WORKERS: value }, CWD).workers).toBe(workers);
+  });
+
+  it.each([
+    ["0", "WORKERS=0 is out of range [1, 1024]"],
+    ["-2", "WORKERS=-2 is out of range [1, 1024]"],
+    ["1025", "WORKERS=1025 is out of range [1, 1024]"],
+    ["auto", 'WORKERS="auto" is not an integer'],
+    ["2.5", 'WORKERS="2.5" is not an integer'],
+  ])("reports WORKERS=%j", (value, message) => {
+    expect(problemsOf({ WORKERS: value })).toEqual([message]);
   });
 });
