@@ -43,7 +43,12 @@ export const REQUEST_LIMITS = Object.freeze({
 const UINT32_MAX = 4_294_967_295;
 const UINT64_MAX = 2n ** 64n - 1n;
 
-/** `envoy.type.v3.RateLimitUnit` (request overrides) → domain Unit. It has no WEEK; UNKNOWN has no window. */
+/**
+ * `envoy.type.v3.RateLimitUnit` (request overrides) → domain Unit. That enum has no WEEK, but the reference casts the
+ * number to the response enum (`RateLimitResponse_RateLimit_Unit(unit)`), where 7 is WEEK, so a client sending 7 gets
+ * a weekly limit there; Sluice does the same. UNKNOWN (and any other number, on which the reference panics) has no
+ * window.
+ */
 const OVERRIDE_UNITS: ReadonlyMap<RateLimitUnit, Unit> = new Map([
   [RateLimitUnit.SECOND, "second"],
   [RateLimitUnit.MINUTE, "minute"],
@@ -51,6 +56,7 @@ const OVERRIDE_UNITS: ReadonlyMap<RateLimitUnit, Unit> = new Map([
   [RateLimitUnit.DAY, "day"],
   [RateLimitUnit.MONTH, "month"],
   [RateLimitUnit.YEAR, "year"],
+  [7 as RateLimitUnit, "week"],
 ]);
 
 /** Domain Unit → `RateLimitResponse.RateLimit.Unit` (the response enum, which does have WEEK = 7). */
