@@ -64,7 +64,8 @@ export function createStats(options: StatsOptions = {}): Stats {
         near_limit: o.nearLimitHits,
         within_limit: o.withinLimitHits,
         over_limit_with_local_cache: o.overLimitWithLocalCache ? o.hits : 0,
-        shadow_mode: o.shadowMode ? o.hits : 0,
+        // The reference's increaseShadowModeStats counts the over-limit part of the hits, not all of them.
+        shadow_mode: o.shadowMode ? o.overLimitHits : 0,
       };
       for (const stat of DESCRIPTOR_STATS) add(`${prefix}.${stat}`, values[stat]);
     },

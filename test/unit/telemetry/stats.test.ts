@@ -39,15 +39,28 @@ describe("createStats()", () => {
   it("counts descriptor outcomes under the reference's stat names", () => {
     const stats = createStats();
     stats.descriptorDecided(outcome("d.key_value"));
-    stats.descriptorDecided(outcome("d.key_value", { overLimitWithLocalCache: true, shadowMode: true }));
+    stats.descriptorDecided(
+      outcome("d.key_value", { overLimitWithLocalCache: true, shadowMode: true, overLimitHits: 3, withinLimitHits: 0 }),
+    );
     expect(Object.fromEntries(stats.snapshot())).toEqual({
       "ratelimit.service.rate_limit.d.key_value.total_hits": 6,
-      "ratelimit.service.rate_limit.d.key_value.over_limit": 2,
+      "ratelimit.service.rate_limit.d.key_value.over_limit": 4,
       "ratelimit.service.rate_limit.d.key_value.near_limit": 2,
-      "ratelimit.service.rate_limit.d.key_value.within_limit": 4,
+      "ratelimit.service.rate_limit.d.key_value.within_limit": 2,
       "ratelimit.service.rate_limit.d.key_value.over_limit_with_local_cache": 3,
       "ratelimit.service.rate_limit.d.key_value.shadow_mode": 3,
     });
+  });
+
+  it("counts only the over-limit part of a shadow-mode rule's hits as shadow_mode (reference increaseShadowModeStats)", () => {
+    const stats = createStats();
+    // 3 hits on a counter at 0 with limit 1: 2 are over the limit, so 2 are shadow_mode.
+    stats.descriptorDecided(
+      outcome("d.shadow", { shadowMode: true, overLimitHits: 2, nearLimitHits: 1, withinLimitHits: 0 }),
+    );
+    const snap = Object.fromEntries(stats.snapshot());
+    expect(snap["ratelimit.service.rate_limit.d.shadow.shadow_mode"]).toBe(2);
+    expect(snap["ratelimit.service.rate_limit.d.shadow.over_limit"]).toBe(2);
   });
 
   it("counts service-level stats", () => {
