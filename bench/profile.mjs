@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     top: { type: "string", default: "30" },
     summarize: { type: "string" },
     "no-pin": { type: "boolean", default: false },
-    nice: { type: "string", default: "-10" },
+    nice: { type: "string", default: "-20" },
   },
 });
 

@@ -39,7 +39,7 @@ const { values: args } = parseArgs({
     "server-cpu": { type: "string", default: "0" },
     "load-cpu": { type: "string", default: "1" },
     "no-pin": { type: "boolean", default: false },
-    nice: { type: "string", default: "-10" },
+    nice: { type: "string", default: "-20" },
     env: { type: "string", multiple: true, default: [] },
     "node-flag": { type: "string", multiple: true, default: [] },
     "skip-memory": { type: "boolean", default: false },

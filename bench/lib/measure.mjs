@@ -142,7 +142,7 @@ function derive(load, before, after, ctx) {
   return out;
 }
 
-/** Percent of the server CPU's time spent on anything but the server (other processes sharing the core). */
+/** Percent of the server CPU's time that went to other processes or to the hypervisor (steal) instead of the server. */
 function foreignLoad(before, after, cpu) {
   if (cpu === null) return Number.NaN;
   const b = before.cpus[cpu];
