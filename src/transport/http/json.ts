@@ -1,6 +1,6 @@
 /**
  * POST /json: the reference's HTTP/1 face of ShouldRateLimit for clients that cannot speak gRPC. protojson in
- * (generated fromJSON: camelCase and snake_case field names) and out (generated toJSON, plus Duration as "<n>s").
+ * (strict, as Go's protojson: see protojson.ts) and out (generated toJSON, plus Duration as "<n>s").
  * 200 OK, 429 OVER_LIMIT (as the reference); 400 unparsable or invalid request; 413 body too large; 503 no config or
  * store down (the reference answers 400 for those; UNAVAILABLE-like is what callers can retry on).
  */
@@ -9,9 +9,10 @@ import type { Logger } from "pino";
 import { InvalidRequestError, NoConfigError, StoreUnavailableError } from "../../domain/errors.js";
 import type { RateLimiter } from "../../domain/ports.js";
 import type { RateLimitRequest as DomainRequest } from "../../domain/types.js";
-import { RateLimitRequest, RateLimitResponse } from "../../gen/envoy/service/ratelimit/v3/rls.js";
+import { type RateLimitRequest, RateLimitResponse } from "../../gen/envoy/service/ratelimit/v3/rls.js";
 import type { Stats } from "../../telemetry/stats.js";
 import { fromRlsRequest, REQUEST_LIMITS, toRlsResponse } from "../grpc/map.js";
+import { requestFromProtojson } from "./protojson.js";
 import { type Handler, sendText } from "./server.js";
 
 export interface JsonHandlerDeps {
@@ -71,12 +72,9 @@ function parseRequest(text: string): DomainRequest {
   } catch (err) {
     throw new HttpError(400, `body is not JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw new HttpError(400, "body must be a JSON object (a RateLimitRequest)");
-  }
   let message: RateLimitRequest;
   try {
-    message = RateLimitRequest.fromJSON(parsed);
+    message = requestFromProtojson(parsed);
   } catch (err) {
     throw new HttpError(400, `not a RateLimitRequest: ${(err as Error).message}`);
   }
