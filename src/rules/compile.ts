@@ -1,7 +1,8 @@
 /**
  * Rule files → one immutable RuleSet, with every check envoyproxy/ratelimit's loader makes (`loadConfig`,
  * `loadDescriptors`): empty or duplicate domain (several files may share a domain only with MERGE_DOMAIN_CONFIG),
- * empty key, duplicate composite key, unit, unlimited with a unit, empty or self `replaces`. The first problem
+ * empty key, duplicate composite key, unit, unlimited with a unit, empty or self `replaces`, `share_threshold`
+ * without a wildcard value. The first problem
  * throws a ConfigError naming the file and the YAML path; one bad file rejects the whole set.
  */
 import { ConfigError } from "../domain/errors.js";
@@ -89,15 +90,16 @@ function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: S
     }
     composites.add(composite);
     const wildcard = item.value !== "" && isWildcard(item.value);
-    if (item.shareThreshold && !wildcard) {
-      scope.warn?.({
-        file: scope.file,
-        path: `${item.path}.share_threshold`,
-        detail: "has no effect without a * value",
-      });
-    }
     const inner = childScope(scope, item, composite, wildcard);
     const rule = item.rateLimit === undefined ? undefined : buildRule(inner, item, fullKey);
+    // As the reference (PR #1016), after the rate_limit checks: sharing needs a pattern to share.
+    if (item.shareThreshold && !wildcard) {
+      throw new ConfigError(
+        scope.file,
+        `${item.path}.share_threshold`,
+        `share_threshold can only be used with wildcard values (containing '*'), but found key '${composite}'`,
+      );
+    }
     const children =
       item.descriptors.length === 0 ? undefined : buildLevel(buildNodes(inner, item.descriptors, new Set()));
     const pattern = wildcard ? compileWildcard(item.value) : undefined;

@@ -53,6 +53,11 @@ const INVALID: readonly (readonly [string, string, string])[] = [
   ["rate_limit_not_map.yaml", "descriptors[0].rate_limit", "expected a mapping, got the integer 5"],
   ["metadata_not_map.yaml", "descriptors[0].metadata", "expected a mapping, got a list"],
   [
+    "share_threshold_without_wildcard.yaml",
+    "descriptors[0].descriptors[0].share_threshold",
+    "share_threshold can only be used with wildcard values (containing '*'), but found key 'path_/api'",
+  ],
+  [
     "misplaced_key_bad_value.yaml",
     "descriptors[0].rate_limit.descriptors[0]",
     'expected a mapping in this list, got the string "oops"',
@@ -206,20 +211,6 @@ describe("compileRuleSet()", () => {
       "key",
       "descriptors[0].unit",
       "descriptors[0].rate_limit.shadow_mode",
-    ]);
-  });
-
-  it("warns about share_threshold on a value without *", () => {
-    const warnings: ConfigWarning[] = [];
-    compileRuleSet(
-      [{ name: "s.yaml", text: "domain: d\ndescriptors:\n  - {key: k, value: v, share_threshold: true}\n" }],
-      {
-        mergeDomainConfig: false,
-        onWarning: (w) => warnings.push(w),
-      },
-    );
-    expect(warnings).toEqual([
-      { file: "s.yaml", path: "descriptors[0].share_threshold", detail: "has no effect without a * value" },
     ]);
   });
 
