@@ -25,7 +25,11 @@ export interface RuleSource {
 export interface DescriptorOutcome {
   readonly domain: string;
   readonly rule: LimitRule;
-  /** Entries of the request descriptor (for `detailed_metric`); do not retain. */
+  /**
+   * Stats key when it differs from `rule.fullKey`: a `detailed_metric` or `value_to_metric` rule puts request values
+   * into it (reference GetLimit). Optional and additive; absent means `rule.fullKey`.
+   */
+  readonly metricKey?: string;
   readonly hits: number;
   readonly overLimitHits: number;
   readonly nearLimitHits: number;

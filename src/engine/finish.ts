@@ -5,8 +5,9 @@
  */
 import { secondsUntilReset } from "../algorithms/index.js";
 import type { DecisionObserver, DescriptorOutcome } from "../domain/ports.js";
-import type { CounterOp, Decision, DescriptorStatus, Header, LimitRule, Verdict } from "../domain/types.js";
+import type { CounterOp, Decision, Descriptor, DescriptorStatus, Header, LimitRule, Verdict } from "../domain/types.js";
 import { UNLIMITED_REMAINING } from "../domain/types.js";
+import { metricKeyFor } from "../rules/metric-key.js";
 import type { EngineOptions } from "./options.js";
 import { type Plan, SLOT_NONE, SLOT_UNLIMITED } from "./plan.js";
 import { buildDynamicMetadata, buildResponseHeaders } from "./response-extras.js";
@@ -58,7 +59,7 @@ const NO_HEADERS: readonly Header[] = Object.freeze([]);
  * into OK.
  */
 export function finishDecision(plan: Plan, verdicts: readonly Verdict[], ctx: FinishContext): Decision {
-  const { rules, slots, nowSeconds } = plan;
+  const { rules, slots } = plan;
   const n = slots.length;
   const statuses: DescriptorStatus[] = new Array(n);
   const trackHeaders = ctx.responseHeaders !== undefined;
@@ -76,7 +77,8 @@ export function finishDecision(plan: Plan, verdicts: readonly Verdict[], ctx: Fi
     const rule = rules[i];
     let status = NO_LIMIT_STATUS;
     if (slot !== SLOT_NONE) {
-      status = countedStatus(plan, rule as LimitRule, plan.ops[slot] as CounterOp, verdicts[slot], nowSeconds, ctx);
+      const op = plan.ops[slot] as CounterOp;
+      status = countedStatus(plan, i, rule as LimitRule, op, verdicts[slot], ctx);
     }
     statuses[i] = status;
     // The status closest to its limit feeds the RateLimit-* headers.
@@ -121,12 +123,13 @@ export function finishDecision(plan: Plan, verdicts: readonly Verdict[], ctx: Fi
  */
 function countedStatus(
   plan: Plan,
+  index: number,
   rule: LimitRule,
   op: CounterOp,
   verdict: Verdict | undefined,
-  nowSeconds: number,
   ctx: FinishContext,
 ): DescriptorStatus {
+  const nowSeconds = plan.nowSeconds;
   if (verdict === undefined) throw new Error("counter store returned fewer verdicts than ops");
   const limit = rule.requestsPerUnit;
   const after = verdict.after;
@@ -136,9 +139,18 @@ function countedStatus(
     return { code: "OK", currentLimit, limitRemaining: after > limit ? 0 : limit - after, durationUntilResetSeconds };
   }
   const overLimit = verdict.fromLocalCache || after > limit;
-  ctx.observer.descriptorDecided(
-    descriptorOutcome(plan.request.domain, rule, op.hits, after, verdict.fromLocalCache, ctx.nearLimitRatio32),
+  const outcome = descriptorOutcome(
+    plan.request.domain,
+    rule,
+    op.hits,
+    after,
+    verdict.fromLocalCache,
+    ctx.nearLimitRatio32,
   );
+  // detailed_metric / value_to_metric rules put request values into their stats key (reference GetLimit).
+  const entries = (plan.request.descriptors[index] as Descriptor).entries;
+  const metricKey = metricKeyFor(rule, entries);
+  ctx.observer.descriptorDecided(metricKey === rule.fullKey ? outcome : { ...outcome, metricKey });
   if (!overLimit) {
     return { code: "OK", currentLimit, limitRemaining: limit - after, durationUntilResetSeconds };
   }

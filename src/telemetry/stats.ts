@@ -57,7 +57,7 @@ export function createStats(options: StatsOptions = {}): Stats {
 
   return {
     descriptorDecided(o: DescriptorOutcome): void {
-      const prefix = bounded(`${RATE_LIMIT}.${sanitize(o.rule.fullKey)}`);
+      const prefix = bounded(`${RATE_LIMIT}.${sanitize(o.metricKey ?? o.rule.fullKey)}`);
       const values: Record<DescriptorStat, number> = {
         total_hits: o.hits,
         over_limit: o.overLimitHits,

@@ -33,6 +33,9 @@ descriptors:
   - key: shadow
     shadow_mode: true
     rate_limit: {unit: day, requests_per_unit: 1}
+  - key: detailed
+    detailed_metric: true
+    rate_limit: {unit: day, requests_per_unit: 5}
 `;
 
 const SIMPLE_RULES = `domain: modes
@@ -179,6 +182,15 @@ describe("stats on the debug port (reference names)", () => {
     const stats = await extras.sluice.stats();
     expect(stats.get("ratelimit.service.rate_limit.extras.shadow.over_limit")).toBe(2);
     expect(stats.get("ratelimit.service.rate_limit.extras.shadow.shadow_mode")).toBe(2);
+  });
+
+  it("names the stats of a detailed_metric rule after the request values, and domain_not_found per descriptor", async () => {
+    await extras.envoy.ask({ domain: "extras", descriptors: [d("detailed", "v1"), d("detailed", "v2")] });
+    await extras.envoy.ask({ domain: "elsewhere", descriptors: [d("k", "v"), d("k", "w")] });
+    const stats = await extras.sluice.stats();
+    expect(stats.get("ratelimit.service.rate_limit.extras.detailed_v1.total_hits")).toBe(1);
+    expect(stats.get("ratelimit.service.rate_limit.extras.detailed_v2.within_limit")).toBe(1);
+    expect(stats.get("ratelimit.service.rate_limit.elsewhere.domain_not_found")).toBe(2);
   });
 });
 

@@ -85,4 +85,32 @@ describe("createRateLimiter() with compiled rules", () => {
     expect((await decide([e("backend", "a")])).dynamicMetadata?.["metadata"]).toEqual({ service: "svc-a" });
     expect((await decide([e("backend", "a")])).dynamicMetadata?.["metadata"]).toBeUndefined();
   });
+
+  it("reports detailed_metric and value_to_metric stats under keys with the request values (reference GetLimit)", async () => {
+    const clock = new FakeClock(1_700_000_040_000);
+    const yaml = [
+      "domain: m",
+      "descriptors:",
+      "  - {key: plain, rate_limit: {unit: minute, requests_per_unit: 5}}",
+      "  - {key: user, detailed_metric: true, rate_limit: {unit: minute, requests_per_unit: 5}}",
+      "  - key: route",
+      "    value_to_metric: true",
+      "    descriptors: [{key: client, rate_limit: {unit: minute, requests_per_unit: 5}}]",
+    ].join("\n");
+    const ruleSet = compileRuleSet([{ name: "m.yaml", text: yaml }], { mergeDomainConfig: false });
+    const keys: (string | undefined)[] = [];
+    const limiter = createRateLimiter({
+      rules: { current: () => ruleSet },
+      store: createMemoryStore({ clock }),
+      clock,
+      options: DEFAULT_ENGINE_OPTIONS,
+      observer: { descriptorDecided: (o) => keys.push(o.metricKey), domainNotFound() {}, globalShadowMode() {} },
+    });
+    const one = (...entries: Entry[]): Descriptor => ({ entries, limit: undefined, hits: 1, negative: false });
+    await limiter.decide({
+      domain: "m",
+      descriptors: [one(e("plain", "x")), one(e("user", "alice")), one(e("route", "r1"), e("client", "c1"))],
+    });
+    expect(keys).toEqual([undefined, "m.user_alice", "m.route_r1.client"]);
+  });
 });
