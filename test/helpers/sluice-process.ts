@@ -53,6 +53,8 @@ export interface SluiceOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Rule files written to `<RUNTIME_ROOT>/config/` before the start. */
   readonly rules?: Readonly<Record<string, string>>;
+  /** Runs before the start with the RUNTIME_ROOT path, to lay out files another way. */
+  readonly prepare?: (root: string) => Promise<void>;
 }
 
 export interface RunningSluice {
@@ -62,6 +64,8 @@ export interface RunningSluice {
   readonly http: string;
   /** `http://127.0.0.1:<DEBUG_PORT>`. */
   readonly debug: string;
+  /** RUNTIME_ROOT (a fresh temporary directory). */
+  readonly root: string;
   readonly configDir: string;
   readonly child: ChildProcess;
   /** Everything the process wrote so far (stdout then stderr), for failure messages. */
@@ -70,6 +74,8 @@ export interface RunningSluice {
   stats(): Promise<Map<string, number>>;
   /** Writes (or replaces) a rule file and waits until the process has (re)loaded its rules, well or badly. */
   writeRules(yaml: string, file?: string): Promise<void>;
+  /** Runs `change` (any file-system edit) and waits until the process has reloaded its rules, well or badly. */
+  changeRules(change: () => Promise<void>): Promise<void>;
   /** SIGTERM, wait for the exit, remove the temporary root. */
   stop(): Promise<void>;
 }
@@ -87,6 +93,7 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
   const configDir = join(root, "config");
   await mkdir(configDir);
   for (const [name, yaml] of Object.entries(options.rules ?? {})) await writeFile(join(configDir, name), yaml);
+  await options.prepare?.(root);
   const child = spawn(process.execPath, [MAIN], {
     cwd: root,
     env: {
@@ -148,13 +155,17 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
     grpc: s.grpc ?? "",
     http: `http://${s.http}`,
     debug,
+    root,
     configDir,
     child,
     output,
     stats,
     async writeRules(yaml, file = "config.yaml") {
+      await this.changeRules(() => writeFile(join(configDir, file), yaml));
+    },
+    async changeRules(change) {
       const before = await loads();
-      await writeFile(join(configDir, file), yaml);
+      await change();
       await waitFor(async () => (await loads()) > before, 5_000);
     },
     async stop() {

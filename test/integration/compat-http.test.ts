@@ -6,6 +6,8 @@
  * them, and before any good config the service answers UNAVAILABLE (a deliberate difference: the reference says UNKNOWN,
  * and /json 400 where Sluice says 503).
  */
+import { mkdir, rename, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callError, createEnvoyClient, type EnvoyClient, resetAt } from "../helpers/envoy-client.js";
@@ -188,6 +190,35 @@ describe("reload", () => {
     const res = await envoy.ask({ domain: "web", descriptors: [{ entries: [{ key: "user", value: "r2" }] }] });
     expect(res.statuses[0]?.current_limit?.requests_per_unit).toBe(5);
     expect((await web.stats()).get("ratelimit.service.config_load_error")).toBeGreaterThan(0);
+  });
+});
+
+describe("Kubernetes ConfigMap layout (RUNTIME_SUBDIRECTORY, RUNTIME_IGNOREDOTFILES=true, RUNTIME_WATCH_ROOT=false)", () => {
+  /** `<dir>/..<version>/config.yaml`, `..data -> ..<version>`, `config.yaml -> ..data/config.yaml`, as kubelet writes. */
+  async function publish(dir: string, version: string, yaml: string): Promise<void> {
+    await mkdir(join(dir, `..${version}`), { recursive: true });
+    await writeFile(join(dir, `..${version}`, "config.yaml"), yaml);
+    await symlink(`..${version}`, join(dir, "..data_tmp"));
+    await rename(join(dir, "..data_tmp"), join(dir, "..data"));
+    await symlink("..data/config.yaml", join(dir, "config.yaml")).catch(() => undefined);
+  }
+
+  it("loads the projected file once and reloads when ..data is swapped", async () => {
+    const s = await startSluice({
+      env: { RUNTIME_SUBDIRECTORY: "ratelimit", RUNTIME_IGNOREDOTFILES: "true" },
+      prepare: (root) => publish(join(root, "ratelimit", "config"), "v1", RULES),
+    });
+    try {
+      const envoy = client(s);
+      const ask = () => envoy.ask({ domain: "web", descriptors: [{ entries: [{ key: "user", value: "k8s" }] }] });
+      expect((await ask()).statuses[0]?.current_limit?.requests_per_unit).toBe(2);
+      const dir = join(s.root, "ratelimit", "config");
+      await s.changeRules(() => publish(dir, "v2", RULES.replace("requests_per_unit: 2}", "requests_per_unit: 7}")));
+      await waitFor(async () => (await ask()).statuses[0]?.current_limit?.requests_per_unit === 7, 5_000);
+      expect((await s.stats()).get("ratelimit.service.config_load_error") ?? 0).toBe(0);
+    } finally {
+      await s.stop();
+    }
   });
 });
 
