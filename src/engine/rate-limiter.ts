@@ -62,8 +62,9 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
 /**
  * STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT with the reference's semantics (`fixed_cache_impl.go` `getHitsAddend`),
  * store-agnostic: a first call reads every key (hits 0). If any key is over limit in the local over-limit cache,
- * nothing is incremented. Otherwise, if any key would go over (`count + hits > limit`), only those keys are
- * incremented (to record the over-limit state) and the others are read again; if none would, all are incremented.
+ * nothing is incremented. Otherwise, if any key would go over (`count + hits > limit`, also with hits 0 on a counter
+ * already over), only those keys are incremented (to record the over-limit state) and the others are read again; if
+ * none would, all are incremented.
  * Refunds (negative hits) are not increments and always apply.
  */
 export async function applyStoppingAtLimit(
@@ -84,7 +85,9 @@ export async function applyStoppingAtLimit(
     if (v === undefined) return current; // contract breach: the caller rejects on the length mismatch
     anyLocal ||= v.fromLocalCache;
     anyRefund ||= op.negative;
-    const over = !op.negative && op.hits > 0 && v.after + op.hits > op.limit;
+    // As the reference's IsOverLimitThresholdReached(current + hits): a check-only op (hits 0) on a counter that is
+    // already over counts as going over too, so it stops the other keys' increments.
+    const over = !op.negative && v.after + op.hits > op.limit;
     wouldGoOver[i] = over;
     anyOver ||= over;
   }

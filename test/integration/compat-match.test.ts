@@ -62,6 +62,22 @@ descriptors:
   - key: file
     value: /v1/*/export/*.csv
     rate_limit: {unit: day, requests_per_unit: 6}
+  - key: svc
+    value: "*"
+    rate_limit: {unit: day, requests_per_unit: 8}
+  - key: svc
+    rate_limit: {unit: day, requests_per_unit: 9}
+  - key: api
+    value: v1/*
+    descriptors:
+      - key: method
+        value: GET
+        rate_limit: {unit: day, requests_per_unit: 11}
+      - key: method
+        rate_limit: {unit: day, requests_per_unit: 12}
+  - key: a
+    value: b_c
+    rate_limit: {unit: day, requests_per_unit: 13}
   - key: shared
     value: files/*
     share_threshold: true
@@ -275,6 +291,27 @@ describe("matching (reference GetLimit walk)", () => {
     ["file", "/v1/users/export/all.json", null],
   ])("%s %j: leading, middle and several *", async (key, value, rpu) => {
     expect((await ask(d(key, value))).statuses[0]?.current_limit?.requests_per_unit ?? null).toBe(rpu);
+  });
+
+  it("tries a lone * before the value-less key, and matches the empty value with it", async () => {
+    const res = await ask(d("svc", "anything"), d("svc", ""));
+    expect(res.statuses.map((s) => s.current_limit?.requests_per_unit)).toEqual([8, 8]);
+  });
+
+  it("walks below a wildcard level into nested descriptors", async () => {
+    const chain = (value: string, method: string): WireDescriptor => ({
+      entries: [
+        { key: "api", value },
+        { key: "method", value: method },
+      ],
+    });
+    const res = await ask(chain("v1/users", "GET"), chain("v1/users", "POST"), chain("v2/users", "GET"));
+    expect(res.statuses.map((s) => s.current_limit?.requests_per_unit ?? null)).toEqual([11, 12, null]);
+  });
+
+  it("matches on the reference's composite key_value string (rule a: b_c also matches request a_b: c)", async () => {
+    const res = await ask(d("a", "b_c"), d("a_b", "c"));
+    expect(res.statuses.map((s) => s.current_limit?.requests_per_unit ?? null)).toEqual([13, 13]);
   });
 
   it("gives each value matching a wildcard its own counter", async () => {

@@ -244,6 +244,15 @@ describe("STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT=true", () => {
     expect(summary(await ask(d("ten", "s1")))).toEqual([["OK", 7]]);
   });
 
+  it("counts a check-only descriptor on a counter already over as going over, stopping the others", async () => {
+    await ask(d("one", "s4"), d("one", "s4"));
+    const res = await ask(d("one", "s4", { hits_addend: { value: "0" } }), d("ten", "s4"));
+    expect(summary(res)).toEqual([
+      ["OVER_LIMIT", 0],
+      ["OK", 10],
+    ]);
+  });
+
   it("increments every key when none would go over", async () => {
     expect(summary(await ask(d("ten", "s2"), d("ten", "s3")))).toEqual([
       ["OK", 9],

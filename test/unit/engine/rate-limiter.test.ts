@@ -142,6 +142,22 @@ describe("createRateLimiter().decide()", () => {
       expect(userAfter.overallCode).toBe("OVER_LIMIT");
     });
 
+    it("treats a check-only descriptor on a counter already over as going over (reference IsOverLimitThresholdReached)", async () => {
+      const { decide, orgCount } = setup({ stopIncrementWhenOverLimit: true });
+      for (let i = 0; i < 3; i++) await decide(d("user", "a"));
+      const checked = await decide(d("user", "a", { hits: 0 }), d("org", "o"));
+      expect(checked.statuses.map((s) => [s.code, s.limitRemaining])).toEqual([
+        ["OVER_LIMIT", 0],
+        ["OK", 100],
+      ]);
+      expect(await orgCount()).toBe(0);
+      // At the limit but not over, a check-only descriptor does not stop the others.
+      const { decide: decide2, orgCount: orgCount2 } = setup({ stopIncrementWhenOverLimit: true });
+      for (let i = 0; i < 2; i++) await decide2(d("user", "a"));
+      await decide2(d("user", "a", { hits: 0 }), d("org", "o"));
+      expect(await orgCount2()).toBe(1);
+    });
+
     it("increments nothing while a key is over its limit in the local cache", async () => {
       const { decide, orgCount } = setup({ stopIncrementWhenOverLimit: true }, { localCache: true });
       for (let i = 0; i < 3; i++) await decide(d("user", "a"), d("org", "o"));
