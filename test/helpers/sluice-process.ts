@@ -151,6 +151,11 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
     const m = await stats();
     return (m.get("ratelimit.service.config_load_success") ?? 0) + (m.get("ratelimit.service.config_load_error") ?? 0);
   };
+  const changeRules = async (change: () => Promise<void>): Promise<void> => {
+    const before = await loads();
+    await change();
+    await waitFor(async () => (await loads()) > before, 5_000);
+  };
   return {
     grpc: s.grpc ?? "",
     http: `http://${s.http}`,
@@ -160,14 +165,8 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
     child,
     output,
     stats,
-    async writeRules(yaml, file = "config.yaml") {
-      await this.changeRules(() => writeFile(join(configDir, file), yaml));
-    },
-    async changeRules(change) {
-      const before = await loads();
-      await change();
-      await waitFor(async () => (await loads()) > before, 5_000);
-    },
+    writeRules: (yaml, file = "config.yaml") => changeRules(() => writeFile(join(configDir, file), yaml)),
+    changeRules,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
