@@ -24,6 +24,8 @@ descriptors:
     rate_limit: {unit: day, requests_per_unit: 4294967295}
   - key: small
     rate_limit: {unit: day, requests_per_unit: 10}
+  - key: burst
+    rate_limit: {unit: day, requests_per_unit: 100}
 `;
 
 const UINT32_MAX = 4_294_967_295;
@@ -127,6 +129,18 @@ describe("request limit override", () => {
   ])("maps override unit %j to response unit %s", async (unit, expected) => {
     const res = await ask([d("tenant", `unit-${expected}`, { limit: { requests_per_unit: 9, unit } })]);
     expect(res.statuses[0]?.current_limit?.unit).toBe(expected);
+  });
+});
+
+describe("concurrency (memory backend)", () => {
+  it("admits exactly requests_per_unit of many concurrent calls, each remaining value once", async () => {
+    const calls = Array.from({ length: 300 }, () => ask([d("burst", "c1")]));
+    const results = await Promise.all(calls);
+    const ok = results.filter((r) => r.overall_code === "OK");
+    expect(ok).toHaveLength(100);
+    expect(ok.map((r) => r.statuses[0]?.limit_remaining).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 });
 
