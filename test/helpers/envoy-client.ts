@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
-import { REPO } from "./sluice-process.js";
+import { REPO } from "./compat-process.js";
 
 const DEPS = `${REPO}/node_modules/@grpc/grpc-js-xds/deps`;
 const INCLUDE_DIRS = [`${DEPS}/envoy-api`, `${DEPS}/xds`, `${DEPS}/googleapis`, `${DEPS}/protoc-gen-validate`];

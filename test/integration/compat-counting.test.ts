@@ -14,7 +14,7 @@ import {
   type WireDescriptor,
   type WireResponse,
 } from "../helpers/envoy-client.js";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/sluice-process.js";
+import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 
 const RULES = `domain: count
 descriptors:

@@ -12,7 +12,7 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { callError, createEnvoyClient, type EnvoyClient, resetAt } from "../helpers/envoy-client.js";
 import { waitFor } from "../helpers/service.js";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/sluice-process.js";
+import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 
 const RULES = `domain: web
 descriptors:
