@@ -6,6 +6,7 @@
  */
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 import {
   callError,
   createEnvoyClient,
@@ -14,7 +15,6 @@ import {
   type WireDescriptor,
   type WireResponse,
 } from "../helpers/envoy-client.js";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 
 const RULES = `domain: count
 descriptors:

@@ -10,9 +10,9 @@ import { mkdir, rename, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 import { callError, createEnvoyClient, type EnvoyClient, resetAt } from "../helpers/envoy-client.js";
 import { waitFor } from "../helpers/service.js";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 
 const RULES = `domain: web
 descriptors:

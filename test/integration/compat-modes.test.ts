@@ -7,6 +7,7 @@
  * (stats split) and fixed_cache_impl.go (increment stopping).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 import {
   createEnvoyClient,
   type EnvoyClient,
@@ -15,7 +16,6 @@ import {
   type WireDescriptor,
   type WireResponse,
 } from "../helpers/envoy-client.js";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
 
 const EXTRAS_RULES = `domain: extras
 descriptors:
