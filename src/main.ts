@@ -1,9 +1,14 @@
 /**
  * Process entry point (`node dist/main.js`): read settings once, create the logger, start the service, and turn
  * SIGTERM/SIGINT into a graceful stop that exits 0. Invalid settings print every problem to stderr and exit 2.
- * Wiring lives in service.ts; this file only owns process-level concerns.
+ * Wiring lives in service.ts; this file only owns process-level concerns. With WORKERS > 1 and the Redis backend
+ * this same file runs as the cluster primary (which validates the settings, then supervises: cluster/supervisor.ts)
+ * and as each worker (which serves exactly as a single process does).
  */
+import cluster from "node:cluster";
 import type { Logger } from "pino";
+import { MEMORY_SINGLE_PROCESS_NOTE, type ProcessRole, processRole } from "./cluster/role.js";
+import { announceReady, startSupervisor, workerLogger } from "./cluster/supervisor.js";
 import { SettingsError } from "./domain/errors.js";
 import { type RunningService, startService } from "./service.js";
 import { loadSettings, type Settings } from "./settings/settings.js";
@@ -18,10 +23,19 @@ const HARD_EXIT_MARGIN_MS = 3_000;
 async function main(): Promise<void> {
   const settings = readSettings();
   if (settings === undefined) return;
-  const log = createLogger(settings);
+  const role = processRole(settings, cluster.isWorker);
+  const log = workerLogger(createLogger(settings));
   installCrashHandlers(log);
-  if (settings.ignoredEnv.length > 0) {
-    log.warn({ names: settings.ignoredEnv }, "reference settings not implemented by Sluice are ignored");
+  if (role !== "worker") logStartupNotes(settings, role, log);
+  if (role === "primary") {
+    const supervisor = startSupervisor({
+      workers: settings.workers,
+      shutdownTimeoutMs: settings.shutdownTimeoutMs,
+      log,
+      onGiveUp: () => void exit(log, EXIT_FAILURE),
+    });
+    installSignalHandlers(supervisor, settings, log);
+    return;
   }
   let service: RunningService;
   try {
@@ -32,6 +46,15 @@ async function main(): Promise<void> {
     return;
   }
   installSignalHandlers(service, settings, log);
+  announceReady();
+}
+
+/** Once per deployment, not once per worker. */
+function logStartupNotes(settings: Readonly<Settings>, role: ProcessRole, log: Logger): void {
+  if (settings.ignoredEnv.length > 0) {
+    log.warn({ names: settings.ignoredEnv }, "reference settings not implemented by Sluice are ignored");
+  }
+  if (role === "single" && settings.workers > 1) log.info({ workers: settings.workers }, MEMORY_SINGLE_PROCESS_NOTE);
 }
 
 function readSettings(): Readonly<Settings> | undefined {
@@ -45,7 +68,12 @@ function readSettings(): Readonly<Settings> | undefined {
   }
 }
 
-function installSignalHandlers(service: RunningService, settings: Readonly<Settings>, log: Logger): void {
+/** What a signal stops: the service itself, or the supervisor of the workers that run it. */
+interface Stoppable {
+  close(): Promise<void>;
+}
+
+function installSignalHandlers(service: Stoppable, settings: Readonly<Settings>, log: Logger): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {

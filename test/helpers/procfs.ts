@@ -1,0 +1,89 @@
+/**
+ * Facts about processes straight from Linux's /proc, so tests about worker processes assert what the kernel sees
+ * rather than what the service says about itself.
+ */
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+
+/** Pids whose parent is `pid` (any command). */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses, so parse after the last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid === pid) children.push(Number(entry));
+  }
+  return children.sort((a, b) => a - b);
+}
+
+/** True while a process with this pid exists (zombies included until reaped). */
+export function isAlive(pid: number): boolean {
+  try {
+    readFileSync(`/proc/${pid}/stat`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For each pid, how many ESTABLISHED TCP sockets whose local port is `localPort` it holds open: the server side of
+ * client connections to that port, attributed to the process that owns each socket.
+ */
+export function establishedSocketsByPid(localPort: number, pids: readonly number[]): Map<number, number> {
+  const inodes = establishedInodes(localPort);
+  const owners = new Map<number, number>();
+  for (const pid of pids) {
+    let count = 0;
+    for (const inode of socketInodes(pid)) if (inodes.has(inode)) count++;
+    owners.set(pid, count);
+  }
+  return owners;
+}
+
+/** Inodes of ESTABLISHED (state 01) IPv4/IPv6 TCP sockets with this local port. */
+function establishedInodes(localPort: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      const local = f[1];
+      if (local === undefined || f[3] !== "01") continue;
+      if (Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16) === localPort && f[9] !== undefined) {
+        inodes.add(f[9]);
+      }
+    }
+  }
+  return inodes;
+}
+
+function socketInodes(pid: number): string[] {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  const inodes: string[] = [];
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m?.[1] !== undefined) inodes.push(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
