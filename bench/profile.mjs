@@ -15,7 +15,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { formatSummary, summarizeProfile } from "./lib/cpuprofile-summary.mjs";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
-import { measure, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
+import { measureWorkload, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
 import { RESULTS_DIR } from "./lib/paths.mjs";
 import { killChildren, relaunchPinned, stopChildrenOnSignal } from "./lib/processes.mjs";
 import { startRedis } from "./lib/redis.mjs";
@@ -67,6 +67,8 @@ async function profile() {
     inFlight: 32,
     warmupMs: 1000,
     durationMs: Number(args.duration) * 1000,
+    sliceMs: Number(args.duration) * 1000,
+    freeze: false,
     logDir: dir,
     extraEnv: {},
     nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`],
@@ -76,15 +78,17 @@ async function profile() {
         ? await startRedis(pin ? 1 : null, dir, pin ? Number(args.nice) : 0)
         : undefined,
   };
-  let r;
+  let result;
   try {
-    r = await measure(variant, buildWorkload(gen, args.workload), ctx, "server");
+    [result] = await measureWorkload([variant], buildWorkload(gen, args.workload), ctx, () => {});
   } finally {
     await ctx.redis?.stop();
   }
+  if (result.failed) throw new Error(result.failed);
+  const slice = result.slices[0];
   console.log(
-    `${VARIANTS[variant].label}, ${args.workload}: ${Math.round(r.rps)} req/s under the profiler, ` +
-      `${r.serverCpuUsPerReq.toFixed(1)} us CPU/req, ${r.errors + r.wrongDecisions} bad responses`,
+    `${VARIANTS[variant].label}, ${args.workload}: ${Math.round(slice.rps)} req/s under the profiler, ` +
+      `${slice.serverCpuUsPerReq.toFixed(1)} us CPU/req, ${result.errors + result.wrongDecisions} bad responses`,
   );
   const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
   if (!file) throw new Error(`no .cpuprofile in ${dir}: the server must exit on SIGTERM for --cpu-prof to write it`);

@@ -3,9 +3,10 @@
  * The server under test runs alone on --server-cpu (default 0); this process (the load generator) and
  * redis-server share --load-cpu (default 1). See BENCHMARKS.md for what each column means.
  *
- *   npm run bench                              3 rounds x 5 s per variant and workload (~4 min)
- *   npm run bench -- --long                    5 rounds x 15 s
- *   npm run bench -- --workloads W1 --variants noop,memory --rounds 2 --duration 3
+ *   npm run bench                              20 s per variant and workload, in 1 s alternating slices (~4 min)
+ *   npm run bench -- --long                    60 s per variant and workload
+ *   npm run bench -- --quick                   3 s, to check that everything runs
+ *   npm run bench -- --workloads W1 --variants noop,memory --duration 10
  *   npm run bench -- --env REDIS_PIPELINE_WINDOW=150us     extra env for the service
  *   npm run bench -- --variants noop,noop-h2 --workloads W1  is the load generator fast enough?
  *
@@ -19,7 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
-import { measure, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
+import { measureWorkload, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
 import { BENCH_DIR, RESULTS_DIR } from "./lib/paths.mjs";
 import { killChildren, relaunchPinned, stopChildrenOnSignal } from "./lib/processes.mjs";
 import { startRedis } from "./lib/redis.mjs";
@@ -28,9 +29,9 @@ import { buildWorkload } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: "string", default: "3" },
-    duration: { type: "string", default: "5" },
-    warmup: { type: "string", default: "1" },
+    duration: { type: "string", default: "20" },
+    slice: { type: "string", default: "1" },
+    warmup: { type: "string", default: "2" },
     workloads: { type: "string", default: "W1,W2,W3" },
     variants: { type: "string", default: "noop,memory,redis" },
     connections: { type: "string", default: "4" },
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     "server-cpu": { type: "string", default: "0" },
     "load-cpu": { type: "string", default: "1" },
     "no-pin": { type: "boolean", default: false },
+    "no-freeze": { type: "boolean", default: false },
     nice: { type: "string", default: "-20" },
     env: { type: "string", multiple: true, default: [] },
     "node-flag": { type: "string", multiple: true, default: [] },
@@ -55,8 +57,8 @@ if (args.help) {
 }
 
 const cfg = {
-  rounds: args.long ? 5 : args.quick ? 1 : Number(args.rounds),
-  durationMs: (args.long ? 15 : args.quick ? 2 : Number(args.duration)) * 1000,
+  durationMs: (args.long ? 60 : args.quick ? 3 : Number(args.duration)) * 1000,
+  sliceMs: (args.quick ? 0.5 : Number(args.slice)) * 1000,
   warmupMs: (args.quick ? 0.5 : Number(args.warmup)) * 1000,
   workloads: args.workloads.split(","),
   variants: args.variants.split(","),
@@ -75,6 +77,8 @@ const ctx = {
   inFlight: Number(args["in-flight"]),
   warmupMs: cfg.warmupMs,
   durationMs: cfg.durationMs,
+  sliceMs: cfg.sliceMs,
+  freeze: !args["no-freeze"],
   logDir: path.join(outDir, "logs"),
   extraEnv: Object.fromEntries(args.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])),
   nodeFlags: args["node-flag"],
@@ -103,54 +107,29 @@ async function main() {
   if (cfg.variants.includes("redis") && !unavailable.has("redis")) {
     ctx.redis = await startRedis(ctx.loadCpu, ctx.logDir, ctx.nice);
   }
-  const records = [];
+  const results = [];
   try {
-    for (let round = 1; round <= cfg.rounds; round++) {
-      for (const w of workloads) {
-        // alternate the order every round (A B C, C B A, ...) so no variant always runs first or last
-        const order = round % 2 ? cfg.variants : [...cfg.variants].reverse();
-        for (const v of order) {
-          if (!unavailable.has(v)) records.push(await measureLogged(v, w, round, unavailable));
-        }
-      }
+    for (const w of workloads) {
+      const names = cfg.variants.filter((v) => !unavailable.has(v));
+      results.push(...(await measureWorkload(names, w, ctx, (line) => console.log(line))));
     }
   } finally {
     await ctx.redis?.stop();
   }
   const memory1m = args["skip-memory"] ? undefined : runMemory1m();
-  return finish(records, workloads, unavailable, memory1m);
-}
-
-async function measureLogged(v, w, round, unavailable) {
-  const tag = `r${round}-${w.name}-${v}`;
-  process.stdout.write(`  round ${round}/${cfg.rounds}  ${w.name}  ${VARIANTS[v].label.padEnd(26)} `);
-  try {
-    const r = { round, ...(await measure(v, w, ctx, tag)) };
-    const bad = r.errors + r.wrongDecisions;
-    console.log(
-      `${Math.round(r.rps).toLocaleString("en").padStart(7)} req/s  p99 ${(r.p99Us / 1000).toFixed(2)} ms  ` +
-        `${r.serverCpuUsPerReq.toFixed(1)} us CPU/req${bad ? `  ${bad} BAD: ${r.problems[0]}` : ""}`,
-    );
-    return r;
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    console.log(`FAILED: ${message.split("\n")[0]}`);
-    console.log(message.split("\n").slice(1).join("\n"));
-    // a server that cannot start will not start in the next round either; do not spend the time
-    if (/^server (exited|not ready)/.test(message)) unavailable.set(v, message.split("\n")[0]);
-    return { round, variant: v, workload: w.name, tag, failed: message.split("\n")[0] };
-  }
+  return finish(results, workloads, unavailable, memory1m);
 }
 
 function printHeader(workloads, unavailable) {
-  const perRun = (cfg.warmupMs + cfg.durationMs) / 1000 + 1.5;
-  const n = cfg.rounds * workloads.length * cfg.variants.filter((v) => !unavailable.has(v)).length;
+  const variants = cfg.variants.filter((v) => !unavailable.has(v)).length;
+  const seconds = (workloads.length * variants * (cfg.durationMs * 1.03 + cfg.warmupMs + 1500)) / 1000;
   console.log(`Sluice bench  ${new Date().toISOString()}  ${machine()}`);
   console.log(
-    `  ${cfg.rounds} rounds x ${workloads.length} workloads x ${cfg.variants.length} variants, ` +
-      `${cfg.warmupMs / 1000} s warm-up + ${cfg.durationMs / 1000} s each, ${ctx.inFlight} in flight over ` +
+    `  ${workloads.length} workloads x ${cfg.variants.length} variants, ${cfg.durationMs / 1000} s each in ` +
+      `${cfg.sliceMs / 1000} s slices alternating between the variants (after ${cfg.warmupMs / 1000} s warm-up), ` +
+      `${ctx.inFlight} in flight over ` +
       `${ctx.connections} connections; server on CPU ${ctx.serverCpu ?? "any"}, generator+Redis on CPU ` +
-      `${ctx.loadCpu ?? "any"}, nice ${ctx.nice}; about ${Math.ceil((n * perRun) / 60)} min`,
+      `${ctx.loadCpu ?? "any"}, nice ${ctx.nice}; about ${Math.ceil(seconds / 60)} min`,
   );
   for (const [v, why] of unavailable) console.log(`  skipping ${v}: ${why}`);
   console.log(`  logs and results: ${path.relative(process.cwd(), outDir)}`);
@@ -182,8 +161,8 @@ function runMemory1m() {
   }
 }
 
-function finish(records, workloads, unavailable, memory1m) {
-  const rows = aggregate(records);
+function finish(results, workloads, unavailable, memory1m) {
+  const rows = aggregate(results);
   const labels = Object.fromEntries(Object.entries(VARIANTS).map(([k, v]) => [k, v.label]));
   const md = [];
   for (const w of workloads) {
@@ -197,17 +176,17 @@ function finish(records, workloads, unavailable, memory1m) {
     md.push(line);
   }
   const t = targets(rows, memory1m);
-  console.log("\nTargets (issue 4; medians of per-round ratios to the baseline):");
+  console.log("\nTargets (issue 4; throughput: median of per-cycle ratios to the baseline):");
   for (const x of t) console.log(`  ${x.status.padEnd(4)}  ${x.text.padEnd(62)} ${x.value}`);
   md.push(
     `\n| target | result | status |\n|---|---|---|\n${t.map((x) => `| ${x.text} | ${x.value} | ${x.status} |`).join("\n")}`,
   );
   for (const [v, why] of unavailable) console.log(`  NOT MEASURED: ${v}: ${why}`);
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ cfg, records, memory1m }, null, 1));
+  fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ cfg, results, memory1m }, null, 1));
   fs.writeFileSync(path.join(outDir, "report.md"), `${md.join("\n")}\n`);
   console.log(`\nresults: ${path.relative(process.cwd(), path.join(outDir, "results.json"))}, report.md`);
-  const invalid = records.some((r) => r.failed || r.errors > 0 || r.wrongDecisions > 0);
+  const invalid = results.some((r) => r.failed || r.errors > 0 || r.wrongDecisions > 0);
   if (invalid) console.log("RUN INVALID: some responses failed verification or a server could not be measured");
   return invalid || unavailable.size > 0 ? 1 : 0;
 }

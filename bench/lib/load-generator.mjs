@@ -31,44 +31,72 @@ const STATUS_200 = 0x88;
  * @property {number} statuses expected DescriptorStatus count per response, or -1 to skip the check
  * @property {number} connections HTTP/2 connections
  * @property {number} inFlight outstanding calls in total
- * @property {number} warmupMs load before the measured window (verified, not recorded)
- * @property {number} durationMs measured window
- * @property {() => Promise<void> | void} [onWindowStart] called when the measured window opens
- * @property {() => Promise<void> | void} [onWindowEnd] called when it closes
  */
 
-/** Opens the connections, runs warm-up + window, drains, and returns the figures of the measured window. */
-export async function runLoad(/** @type {LoadOptions} */ opts) {
+/**
+ * One slice of load: `requests` completed between the slice's start and the moment it stopped issuing calls.
+ * @typedef {{ requests: number, seconds: number, rps: number, genCpuPct: number }} Slice
+ */
+
+/**
+ * Opens the connections to one server. `runSlice(ms)` then keeps `inFlight` calls outstanding for `ms`, stops
+ * issuing, and waits until every call has answered, so slices of different servers can alternate with no overlap.
+ * Latencies of recorded slices accumulate in one histogram; every response of every slice is verified.
+ */
+export async function createLoadRunner(/** @type {LoadOptions} */ opts) {
   const oracle = await createHpackOracle();
   const state = createState(opts, oracle);
   const onDone = (call) => complete(state, call);
   const conns = await Promise.all(
     Array.from({ length: opts.connections }, () => openConnection(opts.port, SHOULD_RATE_LIMIT_PATH, onDone)),
   );
-  try {
-    for (let i = 0; i < opts.inFlight; i++) {
-      const call = { conn: conns[i % conns.length], streamId: 0, index: 0, start: 0, chunks: [] };
-      next(state, call);
-    }
-    await phase(state, opts.warmupMs);
-    state.recording = true;
-    state.windowStart = performance.now();
-    const genCpu0 = process.cpuUsage();
-    await opts.onWindowStart?.();
-    await phase(state, opts.durationMs);
-    state.recording = false;
-    state.windowEnd = performance.now();
-    const genCpu = process.cpuUsage(genCpu0);
-    await opts.onWindowEnd?.();
-    state.stopping = true;
-    await drain(state, 5000);
-    await Promise.all(state.decoding);
-    return summarize(state, genCpu);
-  } finally {
-    state.stopping = true;
-    for (const c of conns) c.close();
-    await oracle.close();
-  }
+  const calls = Array.from({ length: opts.inFlight }, (_, i) => ({
+    conn: conns[i % conns.length],
+    streamId: 0,
+    index: 0,
+    start: 0,
+    chunks: [],
+  }));
+  return {
+    /**
+     * @param {number} ms
+     * @param {{ record?: boolean, onStart?: () => Promise<void> | void, onStop?: () => Promise<void> | void }} [hooks]
+     * @returns {Promise<Slice>}
+     */
+    async runSlice(ms, hooks = {}) {
+      state.stopping = false;
+      state.recording = hooks.record ?? true;
+      state.completedInWindow = 0;
+      await hooks.onStart?.();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      state.lastCompletion = t0;
+      for (const call of calls) next(state, call);
+      try {
+        await phase(state, ms);
+      } finally {
+        state.stopping = true;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const requests = state.completedInWindow;
+      state.recording = false;
+      const cpu = process.cpuUsage(cpu0);
+      await hooks.onStop?.();
+      await drain(state, 5000);
+      if (state.outstanding > 0) throw new Error(`${state.outstanding} calls still unanswered 5 s after the slice`);
+      return { requests, seconds, rps: requests / seconds, genCpuPct: ((cpu.user + cpu.system) / 1e6 / seconds) * 100 };
+    },
+    /** Latency and verification figures over all slices so far (waits for pending trailer decodes). */
+    async totals() {
+      await Promise.all(state.decoding);
+      return summarize(state);
+    },
+    async close() {
+      state.stopping = true;
+      for (const c of conns) c.close();
+      await oracle.close();
+    },
+  };
 }
 
 function createState(opts, oracle) {
@@ -77,16 +105,14 @@ function createState(opts, oracle) {
     oracle,
     cursor: Math.floor(Math.random() * opts.frames.length),
     okPerFrame: new Uint32Array(opts.frames.length),
-    /** Trailer blocks already known to say grpc-status 0; the last one is compared first. */
+    /** Trailer blocks already known to say grpc-status 0. */
     goodTrailers: /** @type {Buffer[]} */ ([]),
     /** hex of a trailer block → what it decoded to (pending: count of responses waiting for the decode). */
     blocks: new Map(),
     decoding: /** @type {Promise<void>[]} */ ([]),
     recording: false,
-    stopping: false,
+    stopping: true,
     outstanding: 0,
-    windowStart: 0,
-    windowEnd: 0,
     completedInWindow: 0,
     completedTotal: 0,
     lastCompletion: performance.now(),
@@ -119,9 +145,9 @@ function complete(state, call) {
   const now = performance.now();
   state.lastCompletion = now;
   state.completedTotal++;
-  if (state.recording) {
+  if (!state.stopping) {
     state.completedInWindow++;
-    state.histogram.record(Math.max(1, Math.round((now - call.start) * 1000)));
+    if (state.recording) state.histogram.record(Math.max(1, Math.round((now - call.start) * 1000)));
   }
   if (verifyTransport(state, call)) verifyDecision(state, call);
   next(state, call);
@@ -228,14 +254,11 @@ async function drain(state, timeoutMs) {
   }
 }
 
-function summarize(state, genCpu) {
-  const seconds = (state.windowEnd - state.windowStart) / 1000;
+function summarize(state) {
   const h = state.histogram;
-  const n = state.completedInWindow;
+  const n = h.count;
   return {
-    requests: n,
-    seconds,
-    rps: n / seconds,
+    latencySamples: n,
     p50Us: n ? h.percentile(50) : Number.NaN,
     p99Us: n ? h.percentile(99) : Number.NaN,
     maxUs: n ? h.max : Number.NaN,
@@ -245,6 +268,5 @@ function summarize(state, genCpu) {
     wrongDecisions: state.wrongDecisions,
     problems: state.problems,
     verified: state.completedTotal,
-    genCpuPct: ((genCpu.user + genCpu.system) / 1e6 / seconds) * 100,
   };
 }

@@ -1,17 +1,23 @@
 /**
- * One measurement: start a server variant pinned to the server CPU, wait until it answers, drive one workload
- * through warm-up and the measured window, and collect the figures (throughput and latency from the generator,
- * server CPU from /proc, Redis commands/CPU/reads from INFO). The server is restarted for every measurement and
- * Redis is flushed, so every measurement starts from the same state.
+ * Measures one workload on several server variants side by side. Every variant gets its own server process pinned
+ * to the server CPU; all are started and warmed up, then the load alternates between them in short slices
+ * (A B C, C B A, A B C, ... so no variant always goes first), and every server but the one under load is
+ * SIGSTOPped, so it cannot run timers or GC on the measured core. Slices of one cycle are a few seconds apart,
+ * which is what makes per-cycle ratios robust on a noisy shared machine: slow drifts of the host hit every
+ * variant of a cycle alike. Per slice: throughput (generator), server CPU (/proc, the server and its
+ * descendants), Redis commands/CPU/read events (INFO deltas) for the Redis variant.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { encodeRequestFrame } from "./grpc-wire.mjs";
-import { EXPECT, runLoad } from "./load-generator.mjs";
+import { createLoadRunner, EXPECT } from "./load-generator.mjs";
 import { BENCH_DIR, distPath, REPO_ROOT, RULES_ROOT } from "./paths.mjs";
 import { CLK_TCK, cpuTimes, freePort, spawnPinned, stopProcess, treeCpuTicks, waitForGrpc } from "./processes.mjs";
 import { commandDelta } from "./redis.mjs";
 import { DOMAIN } from "./workloads.mjs";
+
+/** Pause between the end of a slice and freezing its server. */
+const SETTLE_MS = 30;
 
 /** Bytes of the local over-limit cache for W3 on Redis (LOCAL_CACHE_SIZE_IN_BYTES). */
 export const LOCAL_CACHE_BYTES = 1024 * 1024;
@@ -53,6 +59,10 @@ function serviceEnv(variant, workload, ports, ctx) {
   if (variant.backend === "redis") {
     env.REDIS_SOCKET_TYPE = "tcp";
     env.REDIS_URL = ctx.redis.url;
+    // The bench keeps the server saturated, so a call waits in the server's own queue; with Sluice's 10 ms default
+    // some Redis round trips time out and are answered UNAVAILABLE (see BENCHMARKS.md, findings). Throughput is
+    // measured with a generous timeout; `--env REDIS_TIMEOUT=10ms` measures the default.
+    env.REDIS_TIMEOUT = "1s";
     if (workload.name === "W3") env.LOCAL_CACHE_SIZE_IN_BYTES = String(LOCAL_CACHE_BYTES);
   }
   return { ...env, ...ctx.extraEnv };
@@ -91,53 +101,127 @@ function snapshot(ctx, pid, usesRedis) {
 }
 
 /**
- * Runs one variant on one workload.
- * @returns {Promise<object>} the record stored in the results JSON and summarised by report.mjs
+ * Runs `workload` on every variant in `names`, alternating slices. Returns one result per variant: its slices and
+ * its totals, or `failed` when its server could not start or stopped answering.
+ * @param {(line: string) => void} log progress output
  */
-export async function measure(name, workload, ctx, tag) {
-  const usesRedis = VARIANTS[name].backend === "redis";
-  if (usesRedis) await ctx.redis.flushAll();
-  const server = await startVariant(name, workload, ctx, tag);
-  let before;
-  let after;
-  const take = snapshot(ctx, server.proc.pid, usesRedis);
+export async function measureWorkload(names, workload, ctx, log) {
+  if (names.some((n) => VARIANTS[n].backend === "redis")) await ctx.redis.flushAll();
+  const live = [];
+  const results = new Map(names.map((n) => [n, { variant: n, workload: workload.name, slices: [] }]));
   try {
-    const load = await runLoad({
+    for (const name of names) {
+      try {
+        live.push(await startRunner(name, workload, ctx));
+      } catch (err) {
+        results.get(name).failed = firstLine(err);
+        log(`  ${workload.name}  ${VARIANTS[name].label}: FAILED ${String(err instanceof Error ? err.message : err)}`);
+      }
+    }
+    for (const r of live) await runOne(r, ctx.warmupMs, false, ctx);
+    const cycles = Math.max(1, Math.round(ctx.durationMs / ctx.sliceMs));
+    for (let c = 1; c <= cycles; c++) {
+      const order = c % 2 ? live : [...live].reverse();
+      for (const r of order) {
+        if (results.get(r.name).failed) continue;
+        try {
+          results.get(r.name).slices.push({ cycle: c, ...(await runOne(r, ctx.sliceMs, true, ctx)) });
+        } catch (err) {
+          results.get(r.name).failed = firstLine(err);
+        }
+      }
+      log(progress(workload, c, cycles, live, results));
+    }
+    for (const r of live) Object.assign(results.get(r.name), await r.runner.totals());
+  } finally {
+    for (const r of live) await r.close();
+  }
+  return [...results.values()];
+}
+
+function firstLine(err) {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
+}
+
+function progress(workload, c, cycles, live, results) {
+  const parts = live.map((r) => {
+    const last = results.get(r.name).slices.at(-1);
+    return `${r.name} ${last && !results.get(r.name).failed ? Math.round(last.rps).toLocaleString("en") : "-"}`;
+  });
+  return `  ${workload.name}  cycle ${String(c).padStart(2)}/${cycles}  req/s: ${parts.join("  ")}`;
+}
+
+async function startRunner(name, workload, ctx) {
+  const server = await startVariant(name, workload, ctx, `${workload.name}-${name}`);
+  const service = server.variant.service;
+  let runner;
+  try {
+    runner = await createLoadRunner({
       port: server.port,
       frames: workload.frames,
-      expect: server.variant.service ? workload.expect : new Uint8Array(workload.frames.length).fill(EXPECT.OK),
+      expect: service ? workload.expect : new Uint8Array(workload.frames.length).fill(EXPECT.OK),
       allowOk: workload.allowOk,
-      statuses: server.variant.service ? workload.descriptors : -1,
+      statuses: service ? workload.descriptors : -1,
       connections: ctx.connections,
       inFlight: ctx.inFlight,
-      warmupMs: ctx.warmupMs,
-      durationMs: ctx.durationMs,
-      onWindowStart: async () => {
+    });
+  } catch (err) {
+    await stopProcess(server.proc);
+    throw err;
+  }
+  if (ctx.freeze) server.proc.child.kill("SIGSTOP");
+  return {
+    name,
+    runner,
+    proc: server.proc,
+    usesRedis: server.variant.backend === "redis",
+    async close() {
+      server.proc.child.kill("SIGCONT");
+      await runner.close();
+      await stopProcess(server.proc);
+    },
+  };
+}
+
+/** One slice on one variant: resume its server, load it, pause it again. */
+async function runOne(r, ms, record, ctx) {
+  const take = snapshot(ctx, r.proc.pid, r.usesRedis);
+  let before;
+  let after;
+  r.proc.child.kill("SIGCONT");
+  try {
+    const slice = await r.runner.runSlice(ms, {
+      record,
+      onStart: async () => {
         before = await take();
       },
-      onWindowEnd: async () => {
+      onStop: async () => {
         after = await take();
       },
     });
-    return { variant: name, workload: workload.name, tag, ...load, ...derive(load, before, after, ctx) };
+    return { ...slice, ...derive(slice, before, after, ctx) };
   } finally {
-    await stopProcess(server.proc);
+    // Let the server finish what the last calls started (e.g. Redis replies still on the wire) before freezing it:
+    // frozen mid-round-trip, its Redis timeout would fire on resume before the reply is read.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    if (ctx.freeze) r.proc.child.kill("SIGSTOP");
   }
 }
 
-function derive(load, before, after, ctx) {
-  const n = load.requests || Number.NaN;
+function derive(slice, before, after, ctx) {
+  const n = slice.requests || Number.NaN;
   const out = {
+    serverCpuSeconds: (after.ticks - before.ticks) / CLK_TCK,
     serverCpuUsPerReq: (((after.ticks - before.ticks) / CLK_TCK) * 1e6) / n,
-    serverCpuPct: ((after.ticks - before.ticks) / CLK_TCK / load.seconds) * 100,
+    serverCpuPct: ((after.ticks - before.ticks) / CLK_TCK / slice.seconds) * 100,
     foreignCpuPct: foreignLoad(before, after, ctx.serverCpu),
   };
   if (before.redis && after.redis) {
     const cmds = commandDelta(before.redis, after.redis);
-    out.redisCmdsPerReq = cmds.total / n;
+    out.redisCmds = cmds.total;
     out.redisCommands = cmds.perCommand;
-    out.redisCpuUsPerReq = ((after.redis.cpuSeconds - before.redis.cpuSeconds) * 1e6) / n;
-    out.redisReadsPerReq = (after.redis.reads - before.redis.reads) / n;
+    out.redisCpuSeconds = after.redis.cpuSeconds - before.redis.cpuSeconds;
+    out.redisReads = after.redis.reads - before.redis.reads;
   }
   return out;
 }

@@ -1,7 +1,7 @@
 /**
- * Turns the measurement records into the tables `npm run bench` prints (and a Markdown copy for BENCHMARKS.md):
- * per workload and variant the medians over rounds, ratios to the no-op baseline of the SAME round (then the
- * median of those ratios, so slow drifts of the machine cancel), and the targets of issue 4 as PASS/FAIL.
+ * Turns the measurements into the tables `npm run bench` prints (and a Markdown copy for BENCHMARKS.md): per
+ * workload and variant, throughput ratios to the no-op baseline of the SAME cycle (then the median of those ratios,
+ * so drifts of the machine cancel), CPU, Redis and latency figures, and the targets of issue 4 as PASS/FAIL.
  */
 
 const BASE = "noop";
@@ -14,52 +14,54 @@ export function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-/** Per (workload, variant): medians of the raw figures and of the per-round ratios to the baseline. */
-export function aggregate(records) {
-  const ok = records.filter((r) => !r.failed);
-  const rows = new Map();
-  for (const r of records) {
-    const key = `${r.workload}/${r.variant}`;
-    if (!rows.has(key)) rows.set(key, { workload: r.workload, variant: r.variant, runs: [], failures: [] });
-    const row = rows.get(key);
-    if (r.failed) row.failures.push(r.failed);
-    else row.runs.push(r);
-  }
-  for (const row of rows.values()) {
-    const ratios = row.runs.map((r) => {
-      const base = ok.find((b) => b.variant === BASE && b.workload === r.workload && b.round === r.round);
-      return base
-        ? { rps: r.rps / base.rps, p99: r.p99Us / base.p99Us, cpu: r.serverCpuUsPerReq / base.serverCpuUsPerReq }
-        : { rps: Number.NaN, p99: Number.NaN, cpu: Number.NaN };
+function quantile(xs, q) {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const i = (v.length - 1) * q;
+  const lo = Math.floor(i);
+  return v[lo] + ((v[Math.ceil(i)] ?? v[lo]) - v[lo]) * (i - lo);
+}
+
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * Per (workload, variant) result of measure.mjs: throughput as the median over slices, the ratio to the baseline
+ * as the median (and quartiles) of per-cycle ratios, CPU and Redis figures as totals over all slices divided by all
+ * requests, latency percentiles over all recorded calls.
+ */
+export function aggregate(results) {
+  const rows = results.map((r) => ({ ...r, runs: r.failed ? [] : r.slices, failures: r.failed ? [r.failed] : [] }));
+  for (const row of rows) {
+    const base = rows.find((b) => b.variant === BASE && b.workload === row.workload);
+    const ratios = row.runs.map((sl) => {
+      const b = base?.runs.find((x) => x.cycle === sl.cycle);
+      return b ? sl.rps / b.rps : Number.NaN;
     });
-    const med = (f) => median(row.runs.map(f));
+    const requests = sum(row.runs.map((x) => x.requests)) || Number.NaN;
+    const redisTotal = (f) =>
+      row.runs.some((x) => x[f] !== undefined) ? sum(row.runs.map((x) => x[f] ?? 0)) : Number.NaN;
     Object.assign(row, {
-      rps: med((r) => r.rps),
-      p50Us: med((r) => r.p50Us),
-      p99Us: med((r) => r.p99Us),
-      cpuUs: med((r) => r.serverCpuUsPerReq),
-      serverCpuPct: med((r) => r.serverCpuPct),
-      foreignPct: med((r) => r.foreignCpuPct),
-      genCpuPct: med((r) => r.genCpuPct),
-      redisCmds: med((r) => r.redisCmdsPerReq ?? Number.NaN),
-      redisCpuUs: med((r) => r.redisCpuUsPerReq ?? Number.NaN),
-      redisReads: med((r) => r.redisReadsPerReq ?? Number.NaN),
-      rpsRatio: median(ratios.map((x) => x.rps)),
-      rpsRatioMin: Math.min(...ratios.map((x) => x.rps)),
-      rpsRatioMax: Math.max(...ratios.map((x) => x.rps)),
-      p99Ratio: median(ratios.map((x) => x.p99)),
-      cpuRatio: median(ratios.map((x) => x.cpu)),
-      verified: row.runs.reduce((a, r) => a + r.verified, 0),
-      bad: row.runs.reduce((a, r) => a + r.errors + r.wrongDecisions, 0),
-      okShare:
-        row.runs.reduce((a, r) => a + r.ok, 0) /
-        Math.max(
-          1,
-          row.runs.reduce((a, r) => a + r.ok + r.over, 0),
-        ),
+      rps: median(row.runs.map((x) => x.rps)),
+      rpsRatio: median(ratios),
+      rpsRatioLo: quantile(ratios, 0.25),
+      rpsRatioHi: quantile(ratios, 0.75),
+      cpuUs: (sum(row.runs.map((x) => x.serverCpuSeconds)) * 1e6) / requests,
+      serverCpuPct: median(row.runs.map((x) => x.serverCpuPct)),
+      foreignPct: median(row.runs.map((x) => x.foreignCpuPct)),
+      genCpuPct: median(row.runs.map((x) => x.genCpuPct)),
+      redisCmds: redisTotal("redisCmds") / requests,
+      redisCpuUs: (redisTotal("redisCpuSeconds") * 1e6) / requests,
+      redisReads: redisTotal("redisReads") / requests,
+      bad: (row.errors ?? 0) + (row.wrongDecisions ?? 0),
+      okShare: (row.ok ?? 0) / Math.max(1, (row.ok ?? 0) + (row.over ?? 0)),
     });
   }
-  return [...rows.values()];
+  for (const row of rows) {
+    const base = rows.find((b) => b.variant === BASE && b.workload === row.workload);
+    row.p99Ratio = base ? row.p99Us / base.p99Us : Number.NaN;
+    row.cpuRatio = base ? row.cpuUs / base.cpuUs : Number.NaN;
+  }
+  return rows;
 }
 
 const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : "-");
@@ -70,8 +72,8 @@ const COLUMNS = [
   ["variant", (r, labels) => labels[r.variant] ?? r.variant],
   ["req/s", (r) => int(r.rps)],
   [
-    "x base",
-    (r) => (r.runs.length > 1 ? `${fmt(r.rpsRatio)} (${fmt(r.rpsRatioMin)}-${fmt(r.rpsRatioMax)})` : fmt(r.rpsRatio)),
+    "x base (IQR)",
+    (r) => (r.runs.length > 1 ? `${fmt(r.rpsRatio)} (${fmt(r.rpsRatioLo)}-${fmt(r.rpsRatioHi)})` : fmt(r.rpsRatio)),
   ],
   ["p50 ms", (r) => ms(r.p50Us)],
   ["p99 ms", (r) => ms(r.p99Us)],
