@@ -92,7 +92,7 @@ async function profile() {
   );
   const file = fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
   if (!file) throw new Error(`no .cpuprofile in ${dir}: the server must exit on SIGTERM for --cpu-prof to write it`);
-  const text = formatSummary(summarizeProfile(path.join(dir, file)), Number(args.top));
+  const text = formatSummary(summarizeProfile(path.join(dir, file)), Number(args.top), result.verified);
   fs.writeFileSync(path.join(dir, "summary.txt"), `${text}\n`);
   console.log(`${text}\n\nprofile: ${path.relative(process.cwd(), path.join(dir, file))} (open in Chrome DevTools)`);
   return 0;

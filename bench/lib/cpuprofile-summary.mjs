@@ -67,13 +67,19 @@ export function summarizeProfile(file) {
   };
 }
 
-/** Text report: the top `n` functions by self time and the per-category totals. */
-export function formatSummary(s, n = 30) {
+/**
+ * Text report: the per-area totals and the top `n` functions by self time; with `requests` (calls answered while
+ * profiling) also microseconds per request, which is what compares across variants.
+ */
+export function formatSummary(s, n = 30, requests = 0) {
   const pct = (ms) => `${((ms / s.totalMs) * 100).toFixed(1).padStart(5)}%`;
-  const lines = [`busy ${s.totalMs.toFixed(0)} ms sampled (idle ${s.idleMs.toFixed(0)} ms)`, "", "self time by area:"];
-  for (const c of s.categories.slice(0, 20)) lines.push(`  ${pct(c.ms)}  ${c.cat}`);
+  const per = (ms) => (requests > 0 ? `${((ms * 1000) / requests).toFixed(2).padStart(7)} us/req` : "");
+  const head = `busy ${s.totalMs.toFixed(0)} ms sampled (idle ${s.idleMs.toFixed(0)} ms)`;
+  const lines = [requests > 0 ? `${head}, ${requests} requests: ${per(s.totalMs)}` : head, "", "self time by area:"];
+  for (const c of s.categories.slice(0, 20)) lines.push(`  ${pct(c.ms)} ${per(c.ms)}  ${c.cat}`);
   lines.push("", `top ${n} functions by self time:`);
-  for (const f of s.functions.slice(0, n))
-    lines.push(`  ${pct(f.ms)}  ${f.name.padEnd(36)} ${f.cat.padEnd(22)} ${f.where}`);
+  for (const f of s.functions.slice(0, n)) {
+    lines.push(`  ${pct(f.ms)} ${per(f.ms)}  ${f.name.padEnd(36)} ${f.cat.padEnd(22)} ${f.where}`);
+  }
   return lines.join("\n");
 }
