@@ -17,7 +17,7 @@ import { formatSummary, summarizeProfile } from "./lib/cpuprofile-summary.mjs";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
 import { measureWorkload, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
 import { RESULTS_DIR } from "./lib/paths.mjs";
-import { killChildren, relaunchPinned, stopChildrenOnSignal } from "./lib/processes.mjs";
+import { killChildren, relaunchPinned, stopChildrenOnSignal, takeBenchLock } from "./lib/processes.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { buildWorkload } from "./lib/workloads.mjs";
 
@@ -52,6 +52,7 @@ if (args.summarize) {
 }
 
 async function profile() {
+  await takeBenchLock((line) => console.log(line));
   const variant = args.variant;
   if (!VARIANTS[variant]) throw new Error(`unknown variant ${variant}`);
   const why = unavailableReason(variant);

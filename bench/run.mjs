@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
 import { measureWorkload, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
 import { BENCH_DIR, RESULTS_DIR } from "./lib/paths.mjs";
-import { killChildren, relaunchPinned, stopChildrenOnSignal } from "./lib/processes.mjs";
+import { killChildren, relaunchPinned, stopChildrenOnSignal, takeBenchLock } from "./lib/processes.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { aggregate, markdownTable, targets, textTable } from "./lib/report.mjs";
 import { buildWorkload } from "./lib/workloads.mjs";
@@ -99,6 +99,7 @@ if (!relaunchPinned(ctx.loadCpu, ctx.nice)) {
 }
 
 async function main() {
+  await takeBenchLock((line) => console.log(line));
   const gen = await loadGenerated();
   ctx.probe = probeFrame(gen);
   const workloads = cfg.workloads.map((w) => buildWorkload(gen, w, Number(args["w2-keys"])));
@@ -143,7 +144,15 @@ function machine() {
   } catch {
     // no redis-server
   }
-  return `node ${process.version}, ${cpu}, ${fs.readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length} CPUs, redis ${redis}`;
+  let commit = "?";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: BENCH_DIR }).toString().trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: BENCH_DIR }).toString();
+    if (dirty.trim() !== "") commit += " + uncommitted src/ changes";
+  } catch {
+    // not a git checkout
+  }
+  return `commit ${commit}, node ${process.version}, ${cpu}, ${fs.readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm)?.length} CPUs, redis ${redis}`;
 }
 
 /** Runs memory-1m.mjs in its own process (it needs --expose-gc and a clean heap). */
@@ -182,8 +191,18 @@ function finish(results, workloads, unavailable, memory1m) {
     `\n| target | result | status |\n|---|---|---|\n${t.map((x) => `| ${x.text} | ${x.value} | ${x.status} |`).join("\n")}`,
   );
   for (const [v, why] of unavailable) console.log(`  NOT MEASURED: ${v}: ${why}`);
+  const shared = rows.filter((r) => r.foreignPct > 5);
+  if (shared.length > 0) {
+    console.log(
+      `WARNING: other processes took ${Math.round(Math.max(...shared.map((r) => r.foreignPct)))} % of CPU ${ctx.serverCpu} ` +
+        "during some measurements (column server/other/gen): these figures are not reliable",
+    );
+  }
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ cfg, results, memory1m }, null, 1));
+  fs.writeFileSync(
+    path.join(outDir, "results.json"),
+    JSON.stringify({ cfg, machine: machine(), results, memory1m }, null, 1),
+  );
   fs.writeFileSync(path.join(outDir, "report.md"), `${md.join("\n")}\n`);
   console.log(`\nresults: ${path.relative(process.cwd(), path.join(outDir, "results.json"))}, report.md`);
   const invalid = results.some((r) => r.failed || r.errors > 0 || r.wrongDecisions > 0);

@@ -63,6 +63,48 @@ export function stopChildrenOnSignal() {
   }
 }
 
+const LOCK_FILE = "/tmp/sluice-bench.lock";
+
+/**
+ * Waits until no other bench holds the machine-wide lock, then takes it (released at exit). Two benches at once
+ * would share the measured cores and both report nonsense. A lock left by a dead process is taken over.
+ */
+export async function takeBenchLock(log) {
+  let announced = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(LOCK_FILE, String(process.pid), { flag: "wx" });
+      process.on("exit", () => {
+        try {
+          if (fs.readFileSync(LOCK_FILE, "utf8") === String(process.pid)) fs.unlinkSync(LOCK_FILE);
+        } catch {
+          // already gone
+        }
+      });
+      return;
+    } catch {
+      const holder = Number(fs.readFileSync(LOCK_FILE, "utf8"));
+      if (!isAlive(holder)) {
+        fs.rmSync(LOCK_FILE, { force: true });
+        continue;
+      }
+      if (!announced) log(`  another bench (pid ${holder}) is running; waiting for it to finish ...`);
+      announced = true;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+function isAlive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A TCP port that was free a moment ago. */
 export function freePort() {
   return new Promise((resolve, reject) => {
