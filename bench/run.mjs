@@ -3,7 +3,7 @@
  * The server under test runs alone on --server-cpu (default 0); this process (the load generator) and
  * redis-server share --load-cpu (default 1). See BENCHMARKS.md for what each column means.
  *
- *   npm run bench                              20 s per variant and workload, in 1 s alternating slices (~4 min)
+ *   npm run bench                              15 s per variant and workload, in 1 s alternating slices (~4 min)
  *   npm run bench -- --long                    60 s per variant and workload
  *   npm run bench -- --quick                   3 s, to check that everything runs
  *   npm run bench -- --workloads W1 --variants noop,memory --duration 10
@@ -21,7 +21,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
 import { measureWorkload, probeFrame, unavailableReason, VARIANTS } from "./lib/measure.mjs";
-import { BENCH_DIR, RESULTS_DIR } from "./lib/paths.mjs";
+import { BENCH_DIR, REPO_ROOT, RESULTS_DIR } from "./lib/paths.mjs";
 import { killChildren, relaunchPinned, stopChildrenOnSignal, takeBenchLock } from "./lib/processes.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { aggregate, markdownTable, targets, textTable } from "./lib/report.mjs";
@@ -29,11 +29,11 @@ import { buildWorkload } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
   options: {
-    duration: { type: "string", default: "20" },
+    duration: { type: "string", default: "15" },
     slice: { type: "string", default: "1" },
     warmup: { type: "string", default: "2" },
     workloads: { type: "string", default: "W1,W2,W3" },
-    variants: { type: "string", default: "noop,memory,redis" },
+    variants: { type: "string", default: "noop,noop-h2,memory,redis" },
     connections: { type: "string", default: "4" },
     "in-flight": { type: "string", default: "32" },
     "w2-keys": { type: "string", default: "100000" },
@@ -146,8 +146,8 @@ function machine() {
   }
   let commit = "?";
   try {
-    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: BENCH_DIR }).toString().trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: BENCH_DIR }).toString();
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPO_ROOT }).toString().trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd: REPO_ROOT }).toString();
     if (dirty.trim() !== "") commit += " + uncommitted src/ changes";
   } catch {
     // not a git checkout
