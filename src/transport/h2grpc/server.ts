@@ -1,0 +1,155 @@
+/**
+ * A unary and server-streaming gRPC server directly on node:http2 (cleartext, prior knowledge: what Envoy and gRPC
+ * clients speak to a plain-text upstream). It replaces @grpc/grpc-js on the serving side because that layer cost
+ * about a fifth of the per-request budget (issue 4); this one does only what the two Sluice services need:
+ * route by `:path`, check method and content type, read one bounded message, honour `grpc-timeout`, answer.
+ *
+ * Robustness: a bad preface or malformed frames end that session only (nghttp2 answers with GOAWAY; a connection
+ * left open after that is closed by the liveness PINGs, sessions.ts); stream errors and client resets are absorbed
+ * (logged at debug); nothing a peer sends can throw out of a listener. Shutdown stops accepting, drains every
+ * session with a graceful GOAWAY (idle ones close at once), lets in-flight calls finish and cuts what is left at the
+ * deadline. node:cluster shares the listener between WORKERS like any net server.
+ */
+import { createServer, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { type CallContext, type GrpcMethod, ServerCall, sendHttpError, sendTrailersOnly } from "./call.js";
+import { createDeadlineTracker } from "./deadlines.js";
+import { GrpcStatus, isGrpcProtoContentType, parseGrpcTimeout } from "./protocol.js";
+import { createSessions } from "./sessions.js";
+
+export interface H2GrpcServerOptions {
+  readonly methods: readonly GrpcMethod[];
+  /** Largest request message (after decompression), in bytes; larger ones are RESOURCE_EXHAUSTED. */
+  readonly maxMessageBytes: number;
+  /** GOAWAY after this age (±10 %); 2^31-1 or more means never. */
+  readonly maxConnectionAgeMs: number;
+  /** Then close the connection after this much more. */
+  readonly maxConnectionAgeGraceMs: number;
+  /** PING period of the connection liveness check (sessions.ts); default 60 s. */
+  readonly livenessIntervalMs?: number;
+  readonly log: Logger;
+}
+
+const DEFAULT_LIVENESS_INTERVAL_MS = 60_000;
+
+/** Where to listen: TCP host and port (0 = any free port), or a unix socket path. */
+export type ListenTarget = { readonly host: string; readonly port: number } | { readonly path: string };
+
+export interface H2GrpcServer {
+  /** Binds; resolves with the bound TCP port (0 for a unix socket). Rejects if the address cannot be bound. */
+  listen(target: ListenTarget): Promise<number>;
+  /** Stops accepting, drains sessions, waits up to `deadlineMs` for in-flight calls, then cuts the rest. */
+  close(deadlineMs: number): Promise<void>;
+}
+
+/**
+ * HTTP/2 settings. Streams per connection are bounded (Envoy opens another connection when a server's limit is
+ * reached); a request's header list is small (Envoy and gRPC clients send a few hundred bytes), 16 KiB is gRPC's
+ * usual hard limit; per-session memory bounds what one peer can make nghttp2 hold.
+ */
+const HTTP2_OPTIONS = Object.freeze({
+  maxSessionMemory: 32, // MB
+  maxHeaderListPairs: 128,
+  settings: Object.freeze({
+    maxConcurrentStreams: 1_000,
+    maxHeaderListSize: 16 * 1024,
+    enablePush: false,
+  }),
+});
+
+/** Creates the server; nothing is bound until listen(). */
+export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
+  const { log } = options;
+  const routes = new Map(options.methods.map((m) => [m.path, m]));
+  const deadlines = createDeadlineTracker();
+  const ctx: CallContext = { maxMessageBytes: options.maxMessageBytes, deadlines, log };
+  const sessions = createSessions({
+    maxConnectionAgeMs: options.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
+    livenessIntervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
+    log,
+  });
+  const server = createServer(HTTP2_OPTIONS);
+
+  const onStreamError = (err: Error): void => {
+    if (log.isLevelEnabled("debug")) log.debug({ err }, "gRPC stream error");
+  };
+  server.on("session", (session) => sessions.add(session));
+  server.on("sessionError", (err) => {
+    if (log.isLevelEnabled("debug")) log.debug({ err }, "HTTP/2 session error; connection closed");
+  });
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on("error", onStreamError);
+    try {
+      dispatch(stream, headers);
+    } catch (err) {
+      log.error({ err }, "gRPC dispatch failed");
+      stream.destroy();
+    }
+  });
+
+  function dispatch(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const path = headers[":path"] ?? "";
+    if (headers[":method"] !== "POST") {
+      sendHttpError(stream, 405, `gRPC requires POST, not ${String(headers[":method"])}`);
+      return;
+    }
+    const contentType = headers["content-type"];
+    if (!isGrpcProtoContentType(contentType)) {
+      sendHttpError(stream, 415, `invalid gRPC request content-type ${JSON.stringify(contentType ?? "")}`);
+      return;
+    }
+    const method = routes.get(path);
+    if (method === undefined) {
+      sendTrailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `The server does not implement the method ${path}`);
+      return;
+    }
+    let deadlineMs = Number.POSITIVE_INFINITY;
+    const timeout = headers["grpc-timeout"];
+    if (timeout !== undefined) {
+      const ms = typeof timeout === "string" ? parseGrpcTimeout(timeout) : undefined;
+      if (ms === undefined) {
+        sendTrailersOnly(stream, GrpcStatus.INTERNAL, `invalid grpc-timeout ${JSON.stringify(timeout)}`);
+        return;
+      }
+      deadlineMs = deadlines.now() + ms;
+    }
+    const encoding = headers["grpc-encoding"];
+    new ServerCall(stream, method, ctx, typeof encoding === "string" ? encoding : undefined, deadlineMs).start();
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    listen(target) {
+      return new Promise<number>((resolve, reject) => {
+        server.once("error", reject);
+        const bound = (): void => {
+          server.off("error", reject);
+          server.on("error", (err) => log.error({ err }, "gRPC listener error"));
+          resolve("path" in target ? 0 : (server.address() as AddressInfo).port);
+        };
+        if ("path" in target) server.listen(target.path, bound);
+        else server.listen(target.port, target.host, bound);
+      });
+    },
+    close(deadlineMs) {
+      closing ??= new Promise<void>((resolve) => {
+        const cut = setTimeout(() => {
+          log.warn({ deadlineMs, connections: sessions.size }, "gRPC calls still running at the shutdown deadline");
+          sessions.destroyAll();
+          done();
+        }, deadlineMs);
+        function done(): void {
+          clearTimeout(cut);
+          deadlines.clear();
+          sessions.stop();
+          resolve();
+        }
+        server.close(() => done());
+        sessions.drainAll();
+      });
+      return closing;
+    },
+  };
+}
