@@ -147,10 +147,14 @@ function countedStatus(
     verdict.fromLocalCache,
     ctx.nearLimitRatio32,
   );
-  // detailed_metric / value_to_metric rules put request values into their stats key (reference GetLimit).
-  const entries = (plan.request.descriptors[index] as Descriptor).entries;
-  const metricKey = metricKeyFor(rule, entries);
-  ctx.observer.descriptorDecided(metricKey === rule.fullKey ? outcome : { ...outcome, metricKey });
+  // detailed_metric / value_to_metric rules put request values into their stats key (reference GetLimit). A request
+  // override's rule lives for this request only, so its key is given too: observers may cache per rule object only
+  // what comes without a metricKey (telemetry/stats.ts does).
+  const descriptor = plan.request.descriptors[index] as Descriptor;
+  const metricKey = descriptor.limit !== undefined ? rule.fullKey : metricKeyFor(rule, descriptor.entries);
+  ctx.observer.descriptorDecided(
+    metricKey === rule.fullKey && descriptor.limit === undefined ? outcome : { ...outcome, metricKey },
+  );
   if (!overLimit) {
     return { code: "OK", currentLimit, limitRemaining: limit - after, durationUntilResetSeconds };
   }
