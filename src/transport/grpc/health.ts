@@ -2,55 +2,68 @@
  * grpc.health.v1.Health (Check and Watch) over the shared Health model, so Kubernetes gRPC probes and
  * grpc_health_probe work on the gRPC port. Known services: "" (the whole server) and "ratelimit" (the name the
  * reference registers); others answer NOT_FOUND (Check) or SERVICE_UNKNOWN (Watch), as the protocol specifies.
+ * Watch streams stay open, sending each change, until the client leaves or the server shuts down (endWatches).
  */
-import { type ServerWritableStream, status, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import {
-  type HealthCheckRequest,
-  type HealthServer,
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthService,
   HealthCheckResponse_ServingStatus as Serving,
 } from "../../gen/grpc/health/v1/health.js";
+import type { GrpcMethod, ServerCall } from "../h2grpc/call.js";
+import { createFrameEncoder } from "../h2grpc/framing.js";
+import { GrpcStatus } from "../h2grpc/protocol.js";
 import type { Health } from "../health.js";
-
-export { HealthService as HealthServiceDefinition } from "../../gen/grpc/health/v1/health.js";
 
 const KNOWN_SERVICES: ReadonlySet<string> = new Set(["", "ratelimit"]);
 
-export interface GrpcHealthService extends UntypedServiceImplementation, HealthServer {
-  /** Ends every open Watch stream (at shutdown, so a graceful stop is not held open by watchers). */
+export interface GrpcHealthService {
+  /** Check (unary) and Watch (server streaming), for the gRPC server. */
+  readonly methods: readonly GrpcMethod[];
+  /** Ends every open Watch stream with OK (at shutdown, so a graceful stop is not held open by watchers). */
   endWatches(): void;
 }
 
-/** Creates the Health service implementation. */
+/** Creates the Health service. */
 export function createGrpcHealthService(health: Health): GrpcHealthService {
-  const watches = new Map<ServerWritableStream<HealthCheckRequest, unknown>, () => void>();
-  const servingStatus = (): Serving => (health.isHealthy() ? Serving.SERVING : Serving.NOT_SERVING);
-  return {
-    check(call, callback) {
-      if (!KNOWN_SERVICES.has(call.request.service)) {
-        callback({ code: status.NOT_FOUND, details: `unknown service ${JSON.stringify(call.request.service)}` });
+  const watches = new Map<ServerCall, () => void>();
+  const encode = createFrameEncoder(HealthCheckResponse);
+  const servingStatus = (healthy: boolean): Serving => (healthy ? Serving.SERVING : Serving.NOT_SERVING);
+  const check: GrpcMethod = {
+    path: HealthService.check.path,
+    handle(message, call) {
+      const service = requestedService(message, call);
+      if (service === undefined) return;
+      if (!KNOWN_SERVICES.has(service)) {
+        call.fail(GrpcStatus.NOT_FOUND, `unknown service ${JSON.stringify(service)}`);
         return;
       }
-      callback(null, { status: servingStatus() });
+      call.reply(encode({ status: servingStatus(health.isHealthy()) }));
     },
-    watch(call) {
-      if (!KNOWN_SERVICES.has(call.request.service)) {
-        // grpc.health.v1: an unknown service is answered SERVICE_UNKNOWN and the stream stays open.
-        call.write({ status: Serving.SERVICE_UNKNOWN });
+  };
+  const watch: GrpcMethod = {
+    path: HealthService.watch.path,
+    handle(message, call) {
+      const service = requestedService(message, call);
+      if (service === undefined) return;
+      let unsubscribe = (): void => {};
+      if (KNOWN_SERVICES.has(service)) {
+        call.write(encode({ status: servingStatus(health.isHealthy()) }));
+        unsubscribe = health.subscribe((healthy) => call.write(encode({ status: servingStatus(healthy) })));
       } else {
-        call.write({ status: servingStatus() });
+        // grpc.health.v1: an unknown service is answered SERVICE_UNKNOWN and the stream stays open.
+        call.write(encode({ status: Serving.SERVICE_UNKNOWN }));
       }
-      const unsubscribe = KNOWN_SERVICES.has(call.request.service)
-        ? health.subscribe((healthy) => call.write({ status: healthy ? Serving.SERVING : Serving.NOT_SERVING }))
-        : () => {};
       const done = (): void => {
         unsubscribe();
         watches.delete(call);
       };
       watches.set(call, done);
-      call.on("cancelled", done);
-      call.on("close", done);
-      call.on("error", done);
+      call.onClose(done);
     },
+  };
+  return {
+    methods: [check, watch],
     endWatches() {
       for (const [call, done] of watches) {
         done();
@@ -58,4 +71,14 @@ export function createGrpcHealthService(health: Health): GrpcHealthService {
       }
     },
   };
+}
+
+/** The request's `service`, or undefined after answering INVALID_ARGUMENT for bytes that are not a request. */
+function requestedService(message: Buffer, call: ServerCall): string | undefined {
+  try {
+    return HealthCheckRequest.decode(message).service;
+  } catch {
+    call.fail(GrpcStatus.INVALID_ARGUMENT, "malformed HealthCheckRequest");
+    return undefined;
+  }
 }

@@ -25,8 +25,8 @@ import {
 import { RateLimitUnit } from "../../gen/envoy/type/v3/ratelimit_unit.js";
 
 /**
- * Request-size limits, documented in the README. The message-size bound is enforced by grpc-js
- * (RESOURCE_EXHAUSTED) and by the /json body reader (413); the counts and lengths here answer INVALID_ARGUMENT / 400.
+ * Request-size limits, documented in the README. The message-size bound is enforced by the gRPC server (h2grpc,
+ * RESOURCE_EXHAUSTED) and by the /json body reader (413); the counts and lengths here answer INVALID_ARGUMENT / 400.
  * Real Envoy requests are far below all of them (a handful of descriptors with a few short entries each).
  */
 export const REQUEST_LIMITS = Object.freeze({

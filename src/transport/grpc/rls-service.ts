@@ -1,19 +1,23 @@
 /**
  * `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit`: decode → map to domain → engine → map back. No
- * decisions here. The request deserializer never throws: grpc-js would answer a throwing deserializer with INTERNAL,
- * so garbage bytes and non-UTF-8 strings become a value the handler answers with INVALID_ARGUMENT instead.
+ * decisions here. The request decoder never throws: garbage bytes and non-UTF-8 strings become a value the method
+ * answers with INVALID_ARGUMENT (a gRPC server would otherwise answer a failed deserialization with INTERNAL).
  */
 
 import { BinaryReader } from "@bufbuild/protobuf/wire";
-import { type handleUnaryCall, type ServiceDefinition, status } from "@grpc/grpc-js";
+import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { RateLimiter } from "../../domain/ports.js";
+import type { RateLimitRequest as DomainRequest } from "../../domain/types.js";
 import {
   RateLimitRequest,
-  type RateLimitResponse,
+  RateLimitResponse,
   RateLimitServiceService,
 } from "../../gen/envoy/service/ratelimit/v3/rls.js";
 import type { Stats } from "../../telemetry/stats.js";
+import type { GrpcMethod, ServerCall } from "../h2grpc/call.js";
+import { createFrameEncoder } from "../h2grpc/framing.js";
+import { GrpcStatus, grpcStatusName } from "../h2grpc/protocol.js";
 import { fromRlsRequest, toRlsResponse } from "./map.js";
 import { toGrpcError } from "./status.js";
 
@@ -54,7 +58,10 @@ function invalidTopLevelTag(bytes: Buffer): string | undefined {
   return undefined;
 }
 
-/** The generated service definition with the non-throwing deserializer (same path, same response serializer). */
+/**
+ * The generated service definition with the non-throwing deserializer (same path, same response serializer): the
+ * method path served here, and a definition any @grpc/grpc-js server or client can use.
+ */
 export const RlsServiceDefinition = {
   shouldRateLimit: { ...RateLimitServiceService.shouldRateLimit, requestDeserialize: decodeRequest },
 } as const satisfies ServiceDefinition;
@@ -65,46 +72,52 @@ export interface RlsServiceDeps {
   readonly log: Logger;
 }
 
-/** Implementation of RlsServiceDefinition for `server.addService`. */
-export function createRlsService(deps: RlsServiceDeps): {
-  shouldRateLimit: handleUnaryCall<DecodedRequest, RateLimitResponse>;
-} {
+/**
+ * ShouldRateLimit as a gRPC method of the node:http2 server: decode, map, decide (the one await), encode, reply.
+ * Every outcome is answered through the call; nothing is logged above debug unless the error is unexpected.
+ */
+export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
   const { limiter, stats, log } = deps;
-  const fail = (err: unknown, callback: (e: { code: status; details: string }) => void): void => {
+  const encodeResponse = createFrameEncoder(RateLimitResponse);
+  const fail = (call: ServerCall, err: unknown): void => {
     const mapped = toGrpcError(err, log);
     stats.callError(mapped.kind);
-    if (log.isLevelEnabled("debug")) log.debug({ code: status[mapped.code], err }, "ShouldRateLimit failed");
-    callback({ code: mapped.code, details: mapped.details });
+    if (log.isLevelEnabled("debug")) log.debug({ code: grpcStatusName(mapped.code), err }, "ShouldRateLimit failed");
+    call.fail(mapped.code, mapped.details);
+  };
+  // Never rejects: every throw inside is answered through `call`, whose methods never throw.
+  const answer = async (call: ServerCall, request: DomainRequest): Promise<void> => {
+    let frame: Buffer;
+    try {
+      const decision = await limiter.decide(request);
+      if (log.isLevelEnabled("debug")) {
+        log.debug({ domain: request.domain, decision: decision.overallCode }, "ShouldRateLimit decided");
+      }
+      frame = encodeResponse(toRlsResponse(decision));
+    } catch (err) {
+      fail(call, err);
+      return;
+    }
+    call.reply(frame);
   };
   return {
-    shouldRateLimit(call, callback) {
+    path: RlsServiceDefinition.shouldRateLimit.path,
+    handle(message, call) {
       stats.request();
-      const decoded = call.request;
+      const decoded = decodeRequest(message);
       if (!decoded.ok) {
         stats.callError("service_error");
-        callback({ code: status.INVALID_ARGUMENT, details: `malformed RateLimitRequest: ${decoded.reason}` });
+        call.fail(GrpcStatus.INVALID_ARGUMENT, `malformed RateLimitRequest: ${decoded.reason}`);
         return;
       }
-      let request: ReturnType<typeof fromRlsRequest>;
+      let request: DomainRequest;
       try {
         request = fromRlsRequest(decoded.request);
       } catch (err) {
-        fail(err, callback);
+        fail(call, err);
         return;
       }
-      limiter.decide(request).then(
-        (decision) => {
-          if (log.isLevelEnabled("debug")) {
-            log.debug({ domain: request.domain, decision: decision.overallCode }, "ShouldRateLimit decided");
-          }
-          try {
-            callback(null, toRlsResponse(decision));
-          } catch (err) {
-            fail(err, callback);
-          }
-        },
-        (err: unknown) => fail(err, callback),
-      );
+      void answer(call, request);
     },
   };
 }

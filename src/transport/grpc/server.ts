@@ -1,17 +1,18 @@
 /**
- * The gRPC listener: RateLimitService + grpc.health.v1 on GRPC_HOST:GRPC_PORT (or GRPC_UDS). Shutdown is
- * `tryShutdown` (stop accepting, let in-flight calls finish) bounded by a deadline, then `forceShutdown`, so idle or
- * stuck client connections can never hold the process past the deadline.
+ * The gRPC listener: RateLimitService + grpc.health.v1 on GRPC_HOST:GRPC_PORT (or GRPC_UDS), served by the
+ * node:http2 gRPC server in ../h2grpc. Shutdown ends health Watch streams, stops accepting, drains connections with
+ * a graceful GOAWAY and lets in-flight calls finish, bounded by a deadline after which every connection is cut, so
+ * idle or stuck clients can never hold the process.
  */
-import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { RateLimiter } from "../../domain/ports.js";
 import type { Stats } from "../../telemetry/stats.js";
 import { formatHostPort } from "../address.js";
+import { createH2GrpcServer } from "../h2grpc/server.js";
 import type { Health } from "../health.js";
-import { createGrpcHealthService, HealthServiceDefinition } from "./health.js";
+import { createGrpcHealthService } from "./health.js";
 import { REQUEST_LIMITS } from "./map.js";
-import { createRlsService, RlsServiceDefinition } from "./rls-service.js";
+import { createRlsMethod } from "./rls-service.js";
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -39,38 +40,24 @@ export interface GrpcServer {
 /** Binds and starts the gRPC server. Rejects if the address cannot be bound. */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const log = options.log.child({ component: "grpc" });
-  const server = new Server({
-    "grpc.max_receive_message_length": REQUEST_LIMITS.maxMessageBytes,
-    "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
-    "grpc.max_connection_age_grace_ms": options.maxConnectionAgeGraceMs,
-  });
-  server.addService(RlsServiceDefinition, createRlsService({ limiter: options.limiter, stats: options.stats, log }));
   const healthService = createGrpcHealthService(options.health);
-  server.addService(HealthServiceDefinition, healthService);
-
-  const target = options.uds ? `unix:${options.uds}` : formatHostPort(options.host, options.port);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound)));
+  const server = createH2GrpcServer({
+    methods: [createRlsMethod({ limiter: options.limiter, stats: options.stats, log }), ...healthService.methods],
+    maxMessageBytes: REQUEST_LIMITS.maxMessageBytes,
+    maxConnectionAgeMs: options.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
+    log,
   });
-  const address = options.uds ? target : formatHostPort(options.host, port);
+  const port = await server.listen(options.uds ? { path: options.uds } : { host: options.host, port: options.port });
   let closing: Promise<void> | undefined;
   return {
-    // grpc-js reports 1 for a bound unix socket; there is no TCP port then.
-    port: options.uds ? 0 : port,
-    address,
+    port,
+    address: options.uds ? `unix:${options.uds}` : formatHostPort(options.host, port),
     close(deadlineMs) {
-      closing ??= new Promise<void>((resolve) => {
+      closing ??= (() => {
         healthService.endWatches();
-        const timer = setTimeout(() => {
-          log.warn({ deadlineMs }, "gRPC calls still running at the shutdown deadline; closing connections");
-          server.forceShutdown();
-          resolve();
-        }, deadlineMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+        return server.close(deadlineMs);
+      })();
       return closing;
     },
   };
