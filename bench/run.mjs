@@ -106,7 +106,12 @@ async function main() {
   const unavailable = new Map(cfg.variants.flatMap((v) => (unavailableReason(v) ? [[v, unavailableReason(v)]] : [])));
   printHeader(workloads, unavailable);
   if (cfg.variants.includes("redis") && !unavailable.has("redis")) {
-    ctx.redis = await startRedis(ctx.loadCpu, ctx.logDir, ctx.nice);
+    try {
+      ctx.redis = await startRedis(ctx.loadCpu, ctx.logDir, ctx.nice);
+    } catch (err) {
+      unavailable.set("redis", `no redis-server: ${String(err instanceof Error ? err.message : err).split("\n")[0]}`);
+      console.log(`  skipping redis: ${unavailable.get("redis")}`);
+    }
   }
   const results = [];
   try {

@@ -26,7 +26,8 @@ export async function startRedis(cpu, logDir, nice) {
       break;
     } catch (err) {
       client.disconnect();
-      if (Date.now() > deadline) throw new Error(`redis-server did not start: ${err}\n${tail(proc.logFile)}`);
+      const exited = proc.child.exitCode !== null || proc.child.signalCode !== null;
+      if (exited || Date.now() > deadline) throw new Error(`redis-server did not start: ${err}\n${tail(proc.logFile)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
