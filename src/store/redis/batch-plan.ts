@@ -66,14 +66,15 @@ export function planBatch(requests: readonly (readonly CounterOp[])[]): BatchPla
 /** A segment's reply, decoded: the counter after INCRBY, the value read by GET, or the refund's [before, after]. */
 export type SegmentValue = number | readonly [number, number];
 
-/** Decodes the raw ioredis reply of a segment's command; an Error when it is not a counter. */
+/** Decodes the raw reply of a segment's command (GET: a string or a Buffer); an Error when it is not a counter. */
 export function decodeReply(kind: SegmentKind, raw: unknown): SegmentValue | Error {
   if (kind === "incr") {
     return typeof raw === "number" ? raw : new Error(`unexpected INCRBY reply ${typeof raw}`);
   }
   if (kind === "get") {
     if (raw === null) return 0;
-    if (typeof raw === "string" && /^-?\d+$/.test(raw)) return Number(raw);
+    const text = typeof raw === "string" ? raw : Buffer.isBuffer(raw) ? raw.toString("latin1") : undefined;
+    if (text !== undefined && /^-?\d+$/.test(text)) return Number(text);
     return new Error("the key holds a value that is not a counter");
   }
   if (Array.isArray(raw) && raw.length === 2 && typeof raw[0] === "number" && typeof raw[1] === "number") {

@@ -3,22 +3,22 @@
  * (incremented by the hits), and every key expires after the rest of its window plus a random jitter.
  *
  * Cost per request, in Redis commands and round trips:
- * - every `apply()` made in one event-loop turn (all descriptors of all concurrent requests) is sent as ONE pipeline
- *   (in Cluster mode one pipeline per node, all sent at once), so a request never waits for more than one round trip;
+ * - every `apply()` made in one event-loop turn (all descriptors of all concurrent requests) is written at once, as
+ *   one RESP string on the connection (resp-sender.ts; in Cluster mode one pipeline per node, pipeline-sender.ts),
+ *   so a request never waits for more than one round trip;
  * - increments of one key within that turn are coalesced into one INCRBY, each op still getting its exact sequential
  *   count (batch-plan.ts);
- * - EXPIRE is sent only when an INCRBY created the key, and without waiting for it: it rides in the next pipeline.
+ * - EXPIRE is sent only when an INCRBY created the key, and without waiting for it: it rides in the next batch.
  *   The reference sends INCRBY + EXPIRE for every descriptor of every request; Sluice sends about one INCRBY per
  *   key and turn, plus one EXPIRE per key and window;
  * - check-only ops (hits 0) are a GET, refunds a small Lua script (refund-script.ts). No Lua on the hot path.
  *
- * Failure contract: `apply()` rejects only with StoreUnavailableError, and always within REDIS_TIMEOUT: at once when
- * not connected (no offline queue), after the timeout when Redis does not answer. While a timed-out batch is still
- * unanswered (Redis hung), further calls fail at once instead of piling up behind it; the connection itself is
- * replaced when it stays silent (client-options.ts).
+ * Failure contract: `apply()` rejects only with StoreUnavailableError, and always within about REDIS_TIMEOUT: at
+ * once when not connected (no offline queue), after the timeout when Redis does not answer (batch-timer.ts decides
+ * when an unanswered batch has really waited that long for Redis, not for our own event loop). While a timed-out
+ * batch is still unanswered (Redis hung), further calls fail at once instead of piling up behind it; the
+ * connection itself is replaced when it stays silent (client-options.ts).
  */
-import { performance } from "node:perf_hooks";
-import type { ChainableCommander } from "ioredis";
 import type { Logger } from "pino";
 import { StoreUnavailableError } from "../../domain/errors.js";
 import type { Clock, CounterStore } from "../../domain/ports.js";
@@ -33,10 +33,11 @@ import {
   type SegmentValue,
   verdictOf,
 } from "./batch-plan.js";
-import { stallTimeoutMs } from "./client-options.js";
+import { type BatchTimer, createBatchTimer, PENDING, type TimedBatch } from "./batch-timer.js";
 import { createRedisConnection, errorSummary, type RedisConnection } from "./connection.js";
-import { keySlot } from "./key-slot.js";
-import { REFUND_COMMAND } from "./refund-script.js";
+import { createPipelineSender } from "./pipeline-sender.js";
+import { createRespSender, supportsRespBatches } from "./resp-sender.js";
+import { addCommand, createWireBatch, type RawReplies, type Sender } from "./wire-batch.js";
 
 export interface RedisStoreOptions {
   readonly endpoint: RedisEndpointSettings;
@@ -61,7 +62,12 @@ export interface RedisCounterStore extends CounterStore {
 export function createRedisStore(opts: RedisStoreOptions): RedisCounterStore {
   const log = opts.logger.child({ component: "redis-store" });
   const connection = createRedisConnection(opts.endpoint, log, opts.onConnectionChange);
-  return new RedisStore(connection, opts);
+  const client = connection.client;
+  const sender =
+    !connection.isCluster && supportsRespBatches(client as never)
+      ? createRespSender(client as never)
+      : createPipelineSender(client, connection.isCluster);
+  return new RedisStore(connection, sender, opts);
 }
 
 /** Upper bound on EXPIREs waiting for a connection (they are only produced by INCRBYs that succeeded). */
@@ -73,12 +79,10 @@ interface Waiter {
   readonly reject: (err: StoreUnavailableError) => void;
 }
 
-type Pipeline = ChainableCommander & { [REFUND_COMMAND]: (key: string, hits: number) => ChainableCommander };
-
-interface Group {
-  readonly pipeline: Pipeline;
-  /** Segment index of each command of the pipeline (EXPIREs, appended last, have none). */
-  readonly segments: number[];
+/** One written batch: its requests (none for a batch of EXPIREs only) and its timeout state. */
+interface Batch extends TimedBatch {
+  readonly waiters: readonly Waiter[];
+  readonly plan: BatchPlan | undefined;
 }
 
 class RedisStore implements RedisCounterStore {
@@ -88,18 +92,21 @@ class RedisStore implements RedisCounterStore {
   private expireTtls: number[] = [];
   private scheduled = false;
   private closed = false;
-  /** Batches that timed out and are still unanswered, and until when (performance.now()) they block new calls. */
-  private stalledBatches = 0;
-  private stalledUntil = 0;
   private readonly flushNow = (): void => this.flush();
   private readonly random: () => number;
+  private readonly timer: BatchTimer<Batch>;
 
   constructor(
     private readonly connection: RedisConnection,
+    private readonly sender: Sender,
     private readonly opts: RedisStoreOptions,
   ) {
     this.endpoint = opts.endpoint;
     this.random = opts.random ?? Math.random;
+    const log = opts.logger.child({ component: "redis-store", redis: opts.endpoint.name });
+    this.timer = createBatchTimer<Batch>(opts.endpoint, log, (batch, err) => {
+      for (const w of batch.waiters) w.reject(err);
+    });
   }
 
   connected(): boolean {
@@ -108,7 +115,7 @@ class RedisStore implements RedisCounterStore {
 
   apply(ops: readonly CounterOp[]): Promise<readonly Verdict[]> {
     if (ops.length === 0) return Promise.resolve([]);
-    const refusal = this.refusal();
+    const refusal = this.connectionRefusal();
     if (refusal !== undefined) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
       this.waiting.push({ ops, resolve, reject });
@@ -124,141 +131,85 @@ class RedisStore implements RedisCounterStore {
     await this.connection.close();
   }
 
-  /** Why a call must fail right now without touching Redis, if it must. */
-  private refusal(): StoreUnavailableError | undefined {
+  /** Why a call must fail right now without touching Redis: closed, or no ready connection. */
+  private connectionRefusal(): StoreUnavailableError | undefined {
     if (this.closed) return new StoreUnavailableError("redis store closed");
-    const target = this.endpoint.target;
     if (!this.connection.ready()) {
-      return new StoreUnavailableError(`redis ${target} is not connected (${this.connection.status()})`);
-    }
-    if (this.stalledBatches > 0 && performance.now() < this.stalledUntil) {
-      return new StoreUnavailableError(`redis ${target} has not answered earlier commands`);
+      return new StoreUnavailableError(`redis ${this.endpoint.target} is not connected (${this.connection.status()})`);
     }
     return undefined;
   }
 
-  /** Flushes after the I/O callbacks of this loop turn, so that concurrent requests share one pipeline. */
+  /** Flushes after the I/O callbacks of this loop turn, so that concurrent requests share one batch. */
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(this.flushNow);
   }
 
+  /**
+   * Runs after this turn's I/O callbacks, so any reply already in the socket has been read: a stall it reports is
+   * real, not a reply our busy loop had not read yet.
+   */
   private flush(): void {
     this.scheduled = false;
     const waiters = this.waiting;
-    this.waiting = [];
     if (waiters.length === 0 && this.expireKeys.length === 0) return;
-    const refusal = this.refusal();
+    this.waiting = [];
+    const refusal = this.connectionRefusal() ?? this.timer.stallRefusal();
     if (refusal !== undefined) {
       for (const w of waiters) w.reject(refusal); // pending EXPIREs wait for the next flush
       return;
     }
-    const plan = planBatch(waiters.map((w) => w.ops));
-    const replies: (SegmentValue | Error | undefined)[] = new Array(plan.segments.length);
-    const groups = this.pipelines(plan, replies);
-    this.send(plan, groups, replies, waiters);
-  }
-
-  /** Builds one pipeline per node (a single one outside Cluster mode), with the pending EXPIREs appended. */
-  private pipelines(plan: BatchPlan, replies: (SegmentValue | Error | undefined)[]): Group[] {
-    const groups = new Map<string, Group>();
-    const groupOf = (key: string): Group | undefined => {
-      let id = "";
-      if (this.connection.isCluster) {
-        const nodes = (this.connection.client as { slots: string[][] }).slots[keySlot(key)];
-        if (nodes === undefined || nodes.length === 0) return undefined;
-        id = nodes.join(",");
-      }
-      let group = groups.get(id);
-      if (group === undefined) {
-        group = { pipeline: this.connection.client.pipeline() as Pipeline, segments: [] };
-        groups.set(id, group);
-      }
-      return group;
-    };
-    plan.segments.forEach((segment, s) => {
-      const group = groupOf(segment.key);
-      if (group === undefined) {
-        replies[s] = new Error("no cluster node serves this key's slot");
-        return;
-      }
-      group.segments.push(s);
-      if (segment.kind === "incr") group.pipeline.incrby(segment.key, segment.total);
-      else if (segment.kind === "get") group.pipeline.get(segment.key);
-      else group.pipeline[REFUND_COMMAND](segment.key, segment.total);
-    });
+    const wire = createWireBatch();
+    let plan: BatchPlan | undefined;
+    if (waiters.length > 0) {
+      const requests: (readonly CounterOp[])[] = new Array(waiters.length);
+      for (let r = 0; r < waiters.length; r++) requests[r] = (waiters[r] as Waiter).ops;
+      plan = planBatch(requests);
+      for (const segment of plan.segments) addCommand(wire, segment.kind, segment.key, segment.total);
+    }
     const keys = this.expireKeys;
     const ttls = this.expireTtls;
     this.expireKeys = [];
     this.expireTtls = [];
-    for (let i = 0; i < keys.length; i++)
-      groupOf(keys[i] as string)?.pipeline.expire(keys[i] as string, ttls[i] as number);
-    return [...groups.values()];
+    for (let i = 0; i < keys.length; i++) addCommand(wire, "expire", keys[i] as string, ttls[i] as number);
+    const batch: Batch = { waiters, plan, state: PENDING, sentAt: 0, firedAt: 0, rearmed: false, timer: undefined };
+    if (waiters.length > 0) this.timer.arm(batch);
+    this.sender.send(wire, (replies) => this.answered(batch, replies));
   }
 
-  private send(
-    plan: BatchPlan,
-    groups: readonly Group[],
-    replies: (SegmentValue | Error | undefined)[],
-    waiters: readonly Waiter[],
-  ): void {
-    let settled = false;
-    let timedOut = false;
-    const timeoutMs = this.endpoint.timeoutMs;
-    // The timer only arms a check that runs after this turn's I/O callbacks (setImmediate): a reply that already
-    // arrived while the event loop was busy is read first, so the timeout measures Redis, not our own loop lag.
-    const timer =
-      waiters.length === 0
-        ? undefined
-        : setTimeout(() => {
-            setImmediate(() => {
-              if (settled) return;
-              timedOut = true;
-              this.stalledBatches++;
-              this.stalledUntil = performance.now() + stallTimeoutMs(this.endpoint);
-              const err = new StoreUnavailableError(
-                `redis ${this.endpoint.target} did not answer within ${timeoutMs} ms`,
-              );
-              for (const w of waiters) w.reject(err);
-            });
-          }, timeoutMs);
-    const sent = groups.map((g) =>
-      g.pipeline.exec().then(
-        (results) => fillReplies(plan, g, results, replies),
-        (err: unknown) => fillReplies(plan, g, null, replies, err),
-      ),
-    );
-    void Promise.all(sent)
-      .then(() => {
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        this.queueExpires(plan, replies);
-        if (timedOut) {
-          this.stalledBatches--;
-          return;
-        }
-        for (let r = 0; r < waiters.length; r++) this.settle(waiters[r] as Waiter, plan, r, replies);
-      })
-      .catch((err: unknown) => {
-        // Only a bug could land here; callers still get the one error type they expect (settled ones ignore it).
-        const failure = new StoreUnavailableError("redis store failed", { cause: sanitize(err) });
-        for (const w of waiters) w.reject(failure);
-      });
+  private answered(batch: Batch, replies: RawReplies): void {
+    const late = this.timer.answered(batch);
+    const plan = batch.plan;
+    if (plan === undefined) return;
+    const segments = plan.segments;
+    const values: (SegmentValue | Error)[] = new Array(segments.length);
+    let lastRaw: unknown;
+    let lastSafe: Error | undefined;
+    for (let s = 0; s < segments.length; s++) {
+      const raw = replies[s];
+      if (raw instanceof Error) {
+        if (raw !== lastRaw) lastSafe = sanitize(raw);
+        lastRaw = raw;
+        values[s] = lastSafe as Error;
+      } else {
+        values[s] = decodeReply((segments[s] as Segment).kind, raw);
+      }
+    }
+    this.queueExpires(plan, values);
+    if (late) return; // its callers were already answered UNAVAILABLE
+    const waiters = batch.waiters;
+    for (let r = 0; r < waiters.length; r++) this.settle(waiters[r] as Waiter, plan, r, values);
   }
 
-  private settle(
-    waiter: Waiter,
-    plan: BatchPlan,
-    r: number,
-    replies: readonly (SegmentValue | Error | undefined)[],
-  ): void {
+  private settle(waiter: Waiter, plan: BatchPlan, r: number, values: readonly (SegmentValue | Error)[]): void {
     const refs = plan.refs[r] as readonly number[];
     const ops = waiter.ops;
     const verdicts: Verdict[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) {
       const s = refs[2 * i] as number;
-      const value = replies[s];
+      const value = values[s];
       if (value === undefined || value instanceof Error) {
         const detail = value?.message ?? "no reply";
         waiter.reject(new StoreUnavailableError(`redis ${this.endpoint.target}: ${detail}`, { cause: value }));
@@ -269,40 +220,23 @@ class RedisStore implements RedisCounterStore {
     waiter.resolve(verdicts);
   }
 
-  /** Keys this batch created get their TTL in the next pipeline: rest of the window + jitter, in whole seconds. */
-  private queueExpires(plan: BatchPlan, replies: readonly (SegmentValue | Error | undefined)[]): void {
-    const nowMs = this.opts.clock.nowMs();
+  /** Keys this batch created get their TTL in the next batch: rest of the window + jitter, in whole seconds. */
+  private queueExpires(plan: BatchPlan, values: readonly (SegmentValue | Error)[]): void {
+    const segments = plan.segments;
+    let nowMs: number | undefined;
     const jitterMax = this.opts.expirationJitterMaxSeconds;
-    plan.segments.forEach((segment, s) => {
-      const value = replies[s];
-      if (value === undefined || value instanceof Error || !createdKey(segment, value)) return;
-      if (this.expireKeys.length >= MAX_PENDING_EXPIRES) return;
+    for (let s = 0; s < segments.length; s++) {
+      const segment = segments[s] as Segment;
+      const value = values[s];
+      if (value === undefined || value instanceof Error || !createdKey(segment, value)) continue;
+      if (this.expireKeys.length >= MAX_PENDING_EXPIRES) break;
+      nowMs ??= this.opts.clock.nowMs();
       const rest = Math.max(1, Math.ceil((segment.expiresAtMs - nowMs) / 1000));
       this.expireKeys.push(segment.key);
       this.expireTtls.push(rest + (jitterMax > 0 ? Math.floor(this.random() * jitterMax) : 0));
-    });
+    }
     if (this.expireKeys.length > 0 && !this.closed) this.schedule();
   }
-}
-
-/** Stores a pipeline's per-command replies (or its overall failure) into `replies`, by segment index. */
-function fillReplies(
-  plan: BatchPlan,
-  group: Group,
-  results: [Error | null, unknown][] | null,
-  replies: (SegmentValue | Error | undefined)[],
-  failure?: unknown,
-): void {
-  group.segments.forEach((s, i) => {
-    const result = results?.[i];
-    if (result === undefined) {
-      replies[s] = sanitize(failure ?? new Error("pipeline aborted"));
-    } else if (result[0] !== null) {
-      replies[s] = sanitize(result[0]);
-    } else {
-      replies[s] = decodeReply((plan.segments[s] as Segment).kind, result[1]);
-    }
-  });
 }
 
 /** An Error carrying only the name and message of an ioredis error (never the command's arguments). */

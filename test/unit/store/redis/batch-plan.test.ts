@@ -95,6 +95,11 @@ describe("decodeReply()", () => {
     expect(decodeReply(kind, raw)).toEqual(expected);
   });
 
+  it("decodes a GET reply that comes as a Buffer (the RESP batch path)", () => {
+    expect(decodeReply("get", Buffer.from("42"))).toBe(42);
+    expect(decodeReply("get", Buffer.from("hello"))).toBeInstanceOf(Error);
+  });
+
   it.each([
     ["incr", "5"],
     ["get", "hello"],

@@ -1,0 +1,104 @@
+/**
+ * REDIS_TIMEOUT for the batches of one Redis store: when an unanswered batch fails, and when later calls are refused
+ * because Redis has stopped answering.
+ */
+import { performance } from "node:perf_hooks";
+import type { Logger } from "pino";
+import { StoreUnavailableError } from "../../domain/errors.js";
+import type { RedisEndpointSettings } from "../../settings/redis-settings.js";
+import { stallTimeoutMs } from "./client-options.js";
+
+export const PENDING = 0;
+export const ANSWERED = 1;
+export const TIMED_OUT = 2;
+
+/** The timeout state the timer keeps on each batch (initialise with `PENDING`, 0 and undefined). */
+export interface TimedBatch {
+  state: typeof PENDING | typeof ANSWERED | typeof TIMED_OUT;
+  sentAt: number;
+  firedAt: number;
+  rearmed: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface BatchTimer<B extends TimedBatch> {
+  /** Starts the batch's timeout; call right before writing it. */
+  arm(batch: B): void;
+  /** Stops the timeout; true when the batch had already timed out (its callers were answered by `onTimeout`). */
+  answered(batch: B): boolean;
+  /** While a timed-out batch is still unanswered (bounded by the stall timeout): the error new calls get. */
+  stallRefusal(): StoreUnavailableError | undefined;
+}
+
+export function createBatchTimer<B extends TimedBatch>(
+  endpoint: RedisEndpointSettings,
+  log: Logger,
+  onTimeout: (batch: B, err: StoreUnavailableError) => void,
+): BatchTimer<B> {
+  const timeoutMs = endpoint.timeoutMs;
+  const stallMs = stallTimeoutMs(endpoint);
+  let stalled = 0;
+  let stalledSince = 0;
+  let inFlight = 0;
+  let lastAnswerAt = 0;
+
+  const check = (batch: B): void => {
+    if (batch.state !== PENDING) return;
+    const now = performance.now();
+    const deadline = batch.sentAt + timeoutMs;
+    // Our own loop was busy (GC, a long turn): a reply that came in meanwhile may not have been polled yet.
+    const loopLate = now - deadline > timeoutMs / 2;
+    // Redis answered an earlier batch after this one's deadline: it is alive and this batch's reply is next in line.
+    const stillAnswering = lastAnswerAt > deadline;
+    if (!batch.rearmed && (loopLate || stillAnswering)) {
+      batch.rearmed = true;
+      batch.timer = setTimeout(fired, timeoutMs, batch);
+      return;
+    }
+    batch.state = TIMED_OUT;
+    stalled++;
+    stalledSince = now;
+    if (log.isLevelEnabled("debug")) {
+      const diagnostics = {
+        waitedMs: Math.round(now - batch.sentAt),
+        timerLateMs: Math.round(batch.firedAt - deadline),
+        sinceLastAnswerMs: Math.round(now - lastAnswerAt),
+        rearmed: batch.rearmed,
+        inFlight,
+      };
+      log.debug(diagnostics, "redis batch timed out");
+    }
+    onTimeout(batch, new StoreUnavailableError(`redis ${endpoint.target} did not answer within ${timeoutMs} ms`));
+  };
+  // The timer only arms a check that runs after this turn's I/O callbacks (setImmediate): a reply that already
+  // arrived while the event loop was busy is read first.
+  const fired = (batch: B): void => {
+    batch.firedAt = performance.now();
+    setImmediate(check, batch);
+  };
+
+  return {
+    arm(batch: B): void {
+      inFlight++;
+      batch.sentAt = performance.now();
+      batch.timer = setTimeout(fired, timeoutMs, batch);
+    },
+    answered(batch: B): boolean {
+      if (batch.timer !== undefined) {
+        clearTimeout(batch.timer);
+        inFlight--;
+        lastAnswerAt = performance.now();
+      }
+      const late = batch.state === TIMED_OUT;
+      if (late) stalled--;
+      batch.state = ANSWERED;
+      return late;
+    },
+    stallRefusal(): StoreUnavailableError | undefined {
+      if (stalled > 0 && performance.now() - stalledSince < stallMs) {
+        return new StoreUnavailableError(`redis ${endpoint.target} has not answered earlier commands`);
+      }
+      return undefined;
+    },
+  };
+}
