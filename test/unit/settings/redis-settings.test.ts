@@ -42,7 +42,7 @@ describe("parseRedisSettings()", () => {
       connectTimeoutMs: 1_000,
       target: "unix:/var/run/nutcracker/ratelimit.sock",
     });
-    expect(DEFAULT_REDIS_TIMEOUT_MS).toBe(10);
+    expect(DEFAULT_REDIS_TIMEOUT_MS).toBe(20);
     expect(s.perSecond).toBeUndefined();
     expect(s.expirationJitterMaxSeconds).toBe(300);
     expect(s.healthCheckActiveConnection).toBe(false);
