@@ -1,8 +1,8 @@
 /**
  * gRPC message framing (PROTOCOL-HTTP2.md, "Length-Prefixed-Message"): a 1-byte Compressed-Flag, a 4-byte
- * big-endian length, then the message. Responses are encoded straight behind a reserved 5-byte prefix in one reused
- * BinaryWriter, so a response costs one allocation and is written to HTTP/2 in one piece. Requests may be
- * compressed (gzip and deflate, as grpc-js accepts); the output size is bounded like an uncompressed message.
+ * big-endian length, then the message. Responses are encoded with one reused BinaryWriter and framed in one Buffer,
+ * so each is written to HTTP/2 in one piece. Requests may be compressed (gzip and deflate, as grpc-js accepts); the
+ * output size is bounded like an uncompressed message.
  */
 import { gunzipSync, inflateSync } from "node:zlib";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
@@ -22,38 +22,32 @@ export interface MessageEncoder<T> {
 /** Encodes one message as a complete gRPC frame (prefix + protobuf). Synchronous, so one writer can be reused. */
 export type FrameEncoder<T> = (message: T) => Buffer;
 
-const PREFIX_PLACEHOLDER = new Uint8Array(PREFIX_BYTES);
-
-/** Creates a FrameEncoder that owns one BinaryWriter; its buffer grows to the largest response and stays. */
+/**
+ * Creates a FrameEncoder that owns one BinaryWriter (its buffer grows to the largest response and stays). The frame
+ * is a copy into node's pooled Buffer memory: wrapping the writer's output instead would read `.buffer` of a small
+ * on-heap typed array, which V8 must first move off the heap, and that costs more than the copy.
+ */
 export function createFrameEncoder<T>(codec: MessageEncoder<T>): FrameEncoder<T> {
   let writer = new BinaryWriter();
   return (message) => {
     let bytes: Uint8Array;
     try {
-      bytes = codec.encode(message, writer.raw(PREFIX_PLACEHOLDER)).finish();
+      bytes = codec.encode(message, writer).finish();
     } catch (err) {
       writer = new BinaryWriter(); // an encode that threw leaves forks and a position behind
       throw err;
     }
-    writePrefix(bytes, bytes.length - PREFIX_BYTES);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    return frameMessage(bytes);
   };
 }
 
-/** Frames already-encoded message bytes (copying them once). */
+/** Frames already-encoded message bytes (copying them once, into pooled memory). */
 export function frameMessage(message: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
-  writePrefix(out, message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
   out.set(message, PREFIX_BYTES);
   return out;
-}
-
-function writePrefix(bytes: Uint8Array, length: number): void {
-  bytes[0] = 0;
-  bytes[1] = length >>> 24;
-  bytes[2] = (length >>> 16) & 0xff;
-  bytes[3] = (length >>> 8) & 0xff;
-  bytes[4] = length & 0xff;
 }
 
 /** The Message-Length field of a frame whose first 5 bytes are in `head`. */
