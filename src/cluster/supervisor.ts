@@ -3,7 +3,7 @@
  * the same gRPC, HTTP and debug ports, and supervises them. The primary serves nothing itself.
  *
  * Why node:cluster: the counters live in Redis, so workers share nothing but the listening sockets, which node:cluster
- * shares for any `listen()` (grpc-js binds a plain http2 server). No proxy in front, no extra dependency, and
+ * shares for any `listen()` (the gRPC server is a plain node:http2 server). No proxy in front, no extra dependency, and
  * WORKERS=1 stays exactly the single process that the benchmark pins to one core.
  *
  * Scheduling: round-robin (`cluster.SCHED_RR`, set explicitly; it is Node's default except on Windows). The primary

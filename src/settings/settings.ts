@@ -21,7 +21,7 @@ export interface ListenAddress {
 export interface GrpcListenSettings extends ListenAddress {
   /** GRPC_UDS: listen on this unix socket instead of host:port. */
   readonly uds: string | undefined;
-  /** GRPC_MAX_CONNECTION_AGE: GOAWAY after this age (grpc-js adds ±10 % jitter), so clients re-resolve DNS. */
+  /** GRPC_MAX_CONNECTION_AGE: GOAWAY after this age (the gRPC server adds ±10 % jitter), so clients re-resolve DNS. */
   readonly maxConnectionAgeMs: number;
   /** GRPC_MAX_CONNECTION_AGE_GRACE: time in-flight calls get after that GOAWAY. */
   readonly maxConnectionAgeGraceMs: number;
