@@ -1,52 +1,16 @@
 /**
- * The built service as a black box: `node dist/main.js` in a child process, with loopback ports chosen by the OS, a
+ * The built service as a black box: `node dist/main.js` (a SluiceProcess) with loopback ports chosen by the OS, a
  * temporary RUNTIME_ROOT holding the rule files, and only the environment a test gives it. Used by the compat-*
  * suites, which must see exactly what an operator (or Envoy) sees.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { createEnvoyClient, type EnvoyClient } from "./envoy-client.js";
 import { waitFor } from "./service.js";
-
-export const REPO = resolve(import.meta.dirname, "../..");
-const MAIN = join(REPO, "dist/main.js");
-
-/** Newest modification time (ms) of any file under `dir`. */
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    const t = entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs;
-    if (t > newest) newest = t;
-  }
-  return newest;
-}
-
-/**
- * Builds dist/ with `tsc -p tsconfig.json` unless it is already newer than every source file, so several suites in
- * one run pay for one build. Throws with the compiler output when the build fails.
- */
-export function buildDist(): void {
-  let built = 0;
-  try {
-    built = statSync(MAIN).mtimeMs;
-  } catch {
-    built = 0;
-  }
-  const sources = Math.max(newestMtime(join(REPO, "src")), statSync(join(REPO, "tsconfig.json")).mtimeMs);
-  if (built > sources) return;
-  try {
-    execFileSync(process.execPath, [join(REPO, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
-      cwd: REPO,
-      stdio: "pipe",
-    });
-  } catch (err) {
-    const out = err as { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`tsc failed:\n${out.stdout?.toString() ?? ""}${out.stderr?.toString() ?? ""}`);
-  }
-}
+import { buildDist, LOOPBACK_ENV, SluiceProcess, type StartedLine } from "./sluice-process.js";
 
 export interface SluiceOptions {
   /** Environment on top of the loopback/port-0 defaults (BACKEND_TYPE=memory, RUNTIME_WATCH_ROOT=false). */
@@ -80,73 +44,26 @@ export interface RunningSluice {
   stop(): Promise<void>;
 }
 
-interface StartedLine {
-  readonly msg?: string;
-  readonly http?: string;
-  readonly grpc?: string;
-  readonly debug?: string;
-}
-
-/** Starts `node dist/main.js` (build it first with buildDist) and waits for its "Sluice started" line. */
+/** Builds dist/ when stale, starts `node dist/main.js` and waits for its "Sluice started" line. */
 export async function startSluice(options: SluiceOptions = {}): Promise<RunningSluice> {
+  buildDist();
   const root = await mkdtemp(join(tmpdir(), "sluice-compat-"));
   const configDir = join(root, "config");
   await mkdir(configDir);
   for (const [name, yaml] of Object.entries(options.rules ?? {})) await writeFile(join(configDir, name), yaml);
   await options.prepare?.(root);
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: root,
-    env: {
-      PATH: process.env["PATH"] ?? "",
-      HOST: "127.0.0.1",
-      GRPC_HOST: "127.0.0.1",
-      DEBUG_HOST: "127.0.0.1",
-      PORT: "0",
-      GRPC_PORT: "0",
-      DEBUG_PORT: "0",
-      BACKEND_TYPE: "memory",
-      RUNTIME_ROOT: root,
-      RUNTIME_WATCH_ROOT: "false",
-      LOG_FORMAT: "json",
-      LOG_LEVEL: "info",
-      ...options.env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  let started: StartedLine | undefined;
-  child.stdout?.on("data", (d: Buffer) => {
-    stdout += d.toString("utf8");
-    if (started !== undefined) return;
-    for (const line of stdout.split("\n")) {
-      if (!line.includes('"Sluice started"')) continue;
-      started = JSON.parse(line) as StartedLine;
-    }
-  });
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr += d.toString("utf8");
-  });
-  const exited = new Promise<void>((res) => child.once("exit", () => res()));
-  const output = (): string => `${stdout}${stderr}`;
+  const env = { ...LOOPBACK_ENV, BACKEND_TYPE: "memory", RUNTIME_ROOT: root, RUNTIME_WATCH_ROOT: "false" };
+  const proc = new SluiceProcess({ ...env, ...options.env }, root);
+  let s: StartedLine;
   try {
-    await waitFor(() => started !== undefined || child.exitCode !== null, 15_000);
+    s = await proc.started();
   } catch (err) {
-    child.kill("SIGKILL");
-    throw new Error(`Sluice did not start: ${(err as Error).message}\n${output()}`);
+    proc.kill();
+    await rm(root, { recursive: true, force: true });
+    throw new Error(`Sluice did not start: ${(err as Error).message}`);
   }
-  if (started === undefined) throw new Error(`Sluice exited before starting:\n${output()}`);
-  const s = started;
   const debug = `http://${s.debug}`;
-  const stats = async (): Promise<Map<string, number>> => {
-    const text = await (await fetch(`${debug}/stats`)).text();
-    const map = new Map<string, number>();
-    for (const line of text.split("\n")) {
-      const at = line.lastIndexOf(": ");
-      if (at > 0) map.set(line.slice(0, at), Number(line.slice(at + 2)));
-    }
-    return map;
-  };
+  const stats = (): Promise<Map<string, number>> => fetchStats(debug);
   const loads = async (): Promise<number> => {
     const m = await stats();
     return (m.get("ratelimit.service.config_load_success") ?? 0) + (m.get("ratelimit.service.config_load_error") ?? 0);
@@ -157,24 +74,76 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
     await waitFor(async () => (await loads()) > before, 5_000);
   };
   return {
-    grpc: s.grpc ?? "",
+    grpc: s.grpc,
     http: `http://${s.http}`,
     debug,
     root,
     configDir,
-    child,
-    output,
+    child: proc.child,
+    output: () => proc.output(),
     stats,
     writeRules: (yaml, file = "config.yaml") => changeRules(() => writeFile(join(configDir, file), yaml)),
     changeRules,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await proc.stop();
       await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The debug port's /stats (`name: value` lines) as a map. */
+async function fetchStats(debugUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${debugUrl}/stats`)).text();
+  const map = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const at = line.lastIndexOf(": ");
+    if (at > 0) map.set(line.slice(0, at), Number(line.slice(at + 2)));
+  }
+  return map;
+}
+
+/** A started Sluice with an independent Envoy client on its gRPC port: what most compat suites run against. */
+export interface CompatInstance {
+  readonly sluice: RunningSluice;
+  readonly envoy: EnvoyClient;
+  /** Closes the client, then stops the process. */
+  stop(): Promise<void>;
+}
+
+/** startSluice plus createEnvoyClient on it. */
+export async function startCompat(options: SluiceOptions = {}): Promise<CompatInstance> {
+  const sluice = await startSluice(options);
+  const envoy = createEnvoyClient(sluice.grpc);
+  return {
+    sluice,
+    envoy,
+    async stop() {
+      envoy.close();
+      await sluice.stop();
+    },
+  };
+}
+
+/**
+ * One instance for the whole enclosing suite: registers the beforeAll that starts it and the afterAll that stops it.
+ * The returned `sluice` and `envoy` are for use inside tests and hooks (they throw before the start).
+ */
+export function useCompat(options: SluiceOptions): Pick<CompatInstance, "sluice" | "envoy"> {
+  let instance: CompatInstance | undefined;
+  beforeAll(async () => {
+    instance = await startCompat(options);
+  }, 60_000);
+  afterAll(() => instance?.stop());
+  const started = (): CompatInstance => {
+    if (instance === undefined) throw new Error("the compat instance is not started yet (use it inside a test)");
+    return instance;
+  };
+  return {
+    get sluice() {
+      return started().sluice;
+    },
+    get envoy() {
+      return started().envoy;
     },
   };
 }

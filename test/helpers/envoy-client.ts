@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import protobuf from "protobufjs";
-import { REPO } from "./compat-process.js";
+import { REPO } from "./sluice-process.js";
 
 const DEPS = `${REPO}/node_modules/@grpc/grpc-js-xds/deps`;
 const INCLUDE_DIRS = [`${DEPS}/envoy-api`, `${DEPS}/xds`, `${DEPS}/googleapis`, `${DEPS}/protoc-gen-validate`];
@@ -115,6 +115,11 @@ export function createEnvoyClient(target: string): EnvoyClient {
       new Promise((res, rej) => client.ShouldRateLimit(request, (err, reply) => (err ? rej(err) : res(reply)))),
     close: () => client.close(),
   };
+}
+
+/** A descriptor of one entry, with any other descriptor fields (hits_addend, limit, ...). */
+export function descriptor(key: string, value: string, extra: Omit<WireDescriptor, "entries"> = {}): WireDescriptor {
+  return { entries: [{ key, value }], ...extra };
 }
 
 /** Resolves to the gRPC error of a call that must fail (fails the test if it succeeds). */

@@ -5,12 +5,11 @@
  * never wrap at 2^32, a huge hits_addend answered). Independent client, built `node dist/main.js`, memory backend.
  */
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
+import { describe, expect, it } from "vitest";
+import { useCompat } from "../helpers/compat-process.js";
 import {
   callError,
-  createEnvoyClient,
-  type EnvoyClient,
+  descriptor as d,
   resetAt,
   type WireDescriptor,
   type WireResponse,
@@ -30,30 +29,18 @@ descriptors:
 
 const UINT32_MAX = 4_294_967_295;
 
-let sluice: RunningSluice;
-let envoy: EnvoyClient;
-
-beforeAll(async () => {
-  buildDist();
-  sluice = await startSluice({ rules: { "config.yaml": RULES } });
-  envoy = createEnvoyClient(sluice.grpc);
-}, 60_000);
-
-afterAll(async () => {
-  envoy?.close();
-  await sluice?.stop();
-});
-
-function d(key: string, value: string, extra: Omit<WireDescriptor, "entries"> = {}): WireDescriptor {
-  return { entries: [{ key, value }], ...extra };
-}
+const compat = useCompat({ rules: { "config.yaml": RULES } });
 
 function hits(n: number | bigint): Pick<WireDescriptor, "hits_addend"> {
   return { hits_addend: { value: n.toString() } };
 }
 
 function ask(descriptors: WireDescriptor[], hitsAddend?: number): Promise<WireResponse> {
-  return envoy.ask({ domain: "count", descriptors, ...(hitsAddend === undefined ? {} : { hits_addend: hitsAddend }) });
+  return compat.envoy.ask({
+    domain: "count",
+    descriptors,
+    ...(hitsAddend === undefined ? {} : { hits_addend: hitsAddend }),
+  });
 }
 
 function summary(res: WireResponse): [string, number][] {
@@ -146,7 +133,7 @@ describe("concurrency (memory backend)", () => {
 
 describe("unknown domain", () => {
   it("answers OK with one empty status per descriptor, overrides included", async () => {
-    const res = await envoy.ask({
+    const res = await compat.envoy.ask({
       domain: "no-such-domain",
       descriptors: [d("user", "x"), d("user", "x", { limit: { requests_per_unit: 0, unit: "HOUR" } })],
     });
@@ -172,7 +159,7 @@ describe("deliberate improvements (issue 2 item 4)", () => {
       "unit",
     ],
   ])("answers INVALID_ARGUMENT for %s", async (_name, request, details) => {
-    const err = await callError(envoy.ask(request));
+    const err = await callError(compat.envoy.ask(request));
     expect(status[err.code]).toBe("INVALID_ARGUMENT");
     expect(err.details).toContain(details);
   });

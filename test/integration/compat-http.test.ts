@@ -10,7 +10,7 @@ import { mkdir, rename, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
+import { type RunningSluice, startSluice } from "../helpers/compat-process.js";
 import { callError, createEnvoyClient, type EnvoyClient, resetAt } from "../helpers/envoy-client.js";
 import { waitFor } from "../helpers/service.js";
 
@@ -32,7 +32,6 @@ let broken: RunningSluice;
 const clients: EnvoyClient[] = [];
 
 beforeAll(async () => {
-  buildDist();
   [web, health, broken] = await Promise.all([
     startSluice({
       rules: { "config.yaml": RULES },

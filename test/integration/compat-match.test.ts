@@ -4,14 +4,9 @@
  * middle and several times, nested levels under a wildcard, depth matching, the composite key_value quirk,
  * share_threshold and replaces. Independent client, built `node dist/main.js`, memory backend.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
-import {
-  createEnvoyClient,
-  type EnvoyClient,
-  type WireDescriptor,
-  type WireResponse,
-} from "../helpers/envoy-client.js";
+import { describe, expect, it } from "vitest";
+import { useCompat } from "../helpers/compat-process.js";
+import { descriptor as d, type WireDescriptor, type WireResponse } from "../helpers/envoy-client.js";
 
 const RULES = `domain: compat
 descriptors:
@@ -72,26 +67,10 @@ descriptors:
     rate_limit: {name: premium, unit: day, requests_per_unit: 5, replaces: [{name: base}]}
 `;
 
-let sluice: RunningSluice;
-let envoy: EnvoyClient;
-
-beforeAll(async () => {
-  buildDist();
-  sluice = await startSluice({ rules: { "config.yaml": RULES } });
-  envoy = createEnvoyClient(sluice.grpc);
-}, 60_000);
-
-afterAll(async () => {
-  envoy?.close();
-  await sluice?.stop();
-});
-
-function d(key: string, value: string, extra: Omit<WireDescriptor, "entries"> = {}): WireDescriptor {
-  return { entries: [{ key, value }], ...extra };
-}
+const compat = useCompat({ rules: { "config.yaml": RULES } });
 
 function ask(...descriptors: WireDescriptor[]): Promise<WireResponse> {
-  return envoy.ask({ domain: "compat", descriptors });
+  return compat.envoy.ask({ domain: "compat", descriptors });
 }
 
 const NO_LIMIT = { code: "OK", current_limit: null, limit_remaining: 0, duration_until_reset: null, quota: null };

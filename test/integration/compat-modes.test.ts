@@ -7,10 +7,9 @@
  * (stats split) and fixed_cache_impl.go (increment stopping).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
+import { type CompatInstance, startCompat } from "../helpers/compat-process.js";
 import {
-  createEnvoyClient,
-  type EnvoyClient,
+  descriptor as d,
   resetAt,
   structToJson,
   type WireDescriptor,
@@ -48,26 +47,19 @@ descriptors:
     rate_limit: {unit: day, requests_per_unit: 10}
 `;
 
-interface Instance {
-  readonly sluice: RunningSluice;
-  readonly envoy: EnvoyClient;
-}
+const instances: CompatInstance[] = [];
+let extras: CompatInstance;
+let shadow: CompatInstance;
+let quota: CompatInstance;
+let stop: CompatInstance;
 
-const instances: Instance[] = [];
-let extras: Instance;
-let shadow: Instance;
-let quota: Instance;
-let stop: Instance;
-
-async function start(rules: string, env: Record<string, string>): Promise<Instance> {
-  const sluice = await startSluice({ rules: { "config.yaml": rules }, env });
-  const instance = { sluice, envoy: createEnvoyClient(sluice.grpc) };
+async function start(rules: string, env: Record<string, string>): Promise<CompatInstance> {
+  const instance = await startCompat({ rules: { "config.yaml": rules }, env });
   instances.push(instance);
   return instance;
 }
 
 beforeAll(async () => {
-  buildDist();
   [extras, shadow, quota, stop] = await Promise.all([
     start(EXTRAS_RULES, {
       LIMIT_RESPONSE_HEADERS_ENABLED: "true",
@@ -84,15 +76,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const i of instances.splice(0)) {
-    i.envoy.close();
-    await i.sluice.stop();
-  }
+  for (const i of instances.splice(0)) await i.stop();
 });
-
-function d(key: string, value: string, extra: Omit<WireDescriptor, "entries"> = {}): WireDescriptor {
-  return { entries: [{ key, value }], ...extra };
-}
 
 function headers(res: WireResponse): Record<string, string> {
   return Object.fromEntries(res.response_headers_to_add.map((h) => [h.key, h.value]));

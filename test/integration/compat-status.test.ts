@@ -6,11 +6,10 @@
  * GetResponseDescriptorStatus, utilities.go CalculateReset and ratelimit.go; windows are checked against the clock
  * sampled around each call, with long units so no test sits on a window boundary.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildDist, type RunningSluice, startSluice } from "../helpers/compat-process.js";
+import { describe, expect, it } from "vitest";
+import { useCompat } from "../helpers/compat-process.js";
 import {
-  createEnvoyClient,
-  type EnvoyClient,
+  descriptor as d,
   resetAt,
   type WireDescriptor,
   type WireResponse,
@@ -51,26 +50,10 @@ const DAY = 86_400;
 const HOUR = 3_600;
 const UINT32_MAX = 4_294_967_295;
 
-let sluice: RunningSluice;
-let envoy: EnvoyClient;
-
-beforeAll(async () => {
-  buildDist();
-  sluice = await startSluice({ rules: { "config.yaml": RULES } });
-  envoy = createEnvoyClient(sluice.grpc);
-}, 60_000);
-
-afterAll(async () => {
-  envoy?.close();
-  await sluice?.stop();
-});
-
-function d(key: string, value: string, extra: Omit<WireDescriptor, "entries"> = {}): WireDescriptor {
-  return { entries: [{ key, value }], ...extra };
-}
+const compat = useCompat({ rules: { "config.yaml": RULES } });
 
 function ask(...descriptors: WireDescriptor[]): Promise<WireResponse> {
-  return envoy.ask({ domain: "compat", descriptors });
+  return compat.envoy.ask({ domain: "compat", descriptors });
 }
 
 /** One call, with the reset (seconds) a window of `divider` has at the instants just before and after it. */

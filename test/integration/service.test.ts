@@ -2,11 +2,10 @@
  * The built service as a real process (`node dist/main.js`): startup, configuration errors, recovery from a bad
  * initial config, and SIGTERM handling with idle client connections open.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { credentials, type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -15,9 +14,8 @@ import {
   RateLimitServiceClient,
 } from "../../src/gen/envoy/service/ratelimit/v3/rls.js";
 import { waitFor } from "../helpers/service.js";
+import { buildDist, LOOPBACK_ENV, REPO, SluiceProcess } from "../helpers/sluice-process.js";
 
-const REPO = resolve(import.meta.dirname, "../..");
-const MAIN = join(REPO, "dist/main.js");
 const RULES = `domain: test
 descriptors:
   - key: user
@@ -25,56 +23,6 @@ descriptors:
       unit: hour
       requests_per_unit: 2
 `;
-
-interface Started {
-  readonly http: string;
-  readonly grpc: string;
-  readonly debug: string;
-  readonly backend: string;
-  readonly rulesDir: string;
-}
-
-/** A running `node dist/main.js` with its output captured. */
-class SluiceProcess {
-  readonly child: ChildProcess;
-  readonly lines: Record<string, unknown>[] = [];
-  stderr = "";
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-
-  constructor(env: Record<string, string>, cwd: string) {
-    this.child = spawn(process.execPath, [MAIN], {
-      cwd,
-      env: { PATH: process.env["PATH"] ?? "", LOG_FORMAT: "json", LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let partial = "";
-    this.child.stdout?.on("data", (d: Buffer) => {
-      partial += d.toString("utf8");
-      const parts = partial.split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) if (line.trim() !== "") this.lines.push(JSON.parse(line) as Record<string, unknown>);
-    });
-    this.child.stderr?.on("data", (d: Buffer) => {
-      this.stderr += d.toString("utf8");
-    });
-    this.exited = new Promise((res) => this.child.on("exit", (code, signal) => res({ code, signal })));
-  }
-
-  async started(): Promise<Started> {
-    await waitFor(() => this.find("Sluice started") !== undefined || this.child.exitCode !== null, 10_000);
-    const line = this.find("Sluice started");
-    if (line === undefined) throw new Error(`did not start: ${this.stderr} ${JSON.stringify(this.lines)}`);
-    return line as unknown as Started;
-  }
-
-  find(msg: string): Record<string, unknown> | undefined {
-    return this.lines.find((l) => l["msg"] === msg);
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
-  }
-}
 
 const running: SluiceProcess[] = [];
 const dirs: string[] = [];
@@ -88,18 +36,7 @@ async function rulesRoot(rules: string | undefined): Promise<string> {
 }
 
 function start(env: Record<string, string>, cwd = REPO): SluiceProcess {
-  const p = new SluiceProcess(
-    {
-      HOST: "127.0.0.1",
-      GRPC_HOST: "127.0.0.1",
-      DEBUG_HOST: "127.0.0.1",
-      PORT: "0",
-      GRPC_PORT: "0",
-      DEBUG_PORT: "0",
-      ...env,
-    },
-    cwd,
-  );
+  const p = new SluiceProcess({ ...LOOPBACK_ENV, ...env }, cwd);
   running.push(p);
   return p;
 }
@@ -114,12 +51,7 @@ function ask(target: string, value: string): Promise<RateLimitResponse> {
   ).finally(() => client.close());
 }
 
-beforeAll(() => {
-  execFileSync(process.execPath, [join(REPO, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
-    cwd: REPO,
-    stdio: "pipe",
-  });
-}, 60_000);
+beforeAll(() => buildDist(), 60_000);
 
 afterEach(() => {
   for (const p of running.splice(0)) p.kill();

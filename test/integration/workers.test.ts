@@ -16,12 +16,11 @@ import {
   type RateLimitResponse,
   RateLimitServiceClient,
 } from "../../src/gen/envoy/service/ratelimit/v3/rls.js";
-import { buildDist } from "../helpers/compat-process.js";
 import { freePort } from "../helpers/ports.js";
 import { childPids, establishedSocketsByPid, isAlive } from "../helpers/procfs.js";
 import { createRedisFarm, type RedisServer } from "../helpers/redis-servers.js";
 import { waitFor } from "../helpers/service.js";
-import { SluiceProcess } from "../helpers/sluice-process.js";
+import { buildDist, LOOPBACK_ENV, SluiceProcess } from "../helpers/sluice-process.js";
 
 const LIMIT = 10;
 const RULES = `domain: test
@@ -71,9 +70,7 @@ async function freePorts(): Promise<Ports> {
 
 function start(env: Record<string, string>, ports: Ports): SluiceProcess {
   const p = new SluiceProcess({
-    HOST: "127.0.0.1",
-    GRPC_HOST: "127.0.0.1",
-    DEBUG_HOST: "127.0.0.1",
+    ...LOOPBACK_ENV,
     PORT: String(ports.http),
     GRPC_PORT: String(ports.grpc),
     DEBUG_PORT: String(ports.debug),
