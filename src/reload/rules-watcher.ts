@@ -28,21 +28,11 @@ import type { RuleSource } from "../domain/ports.js";
 import type { RuleSet } from "../domain/types.js";
 import { compileRuleSet } from "../rules/compile.js";
 import type { ConfigWarning } from "../rules/schema.js";
+import type { RuntimeSettings } from "../settings/settings.js";
 import { readRuleFiles, rulesDirectory } from "./rules-loader.js";
 
-export interface RulesWatcherOptions {
-  /** RUNTIME_ROOT (resolved against the working directory when relative). */
-  readonly root: string;
-  /** RUNTIME_SUBDIRECTORY. */
-  readonly subdirectory: string;
-  /** RUNTIME_APPDIRECTORY. */
-  readonly appDirectory: string;
-  /** RUNTIME_IGNOREDOTFILES: skip files and directories whose name starts with `.`. */
-  readonly ignoreDotFiles: boolean;
-  /** RUNTIME_WATCH_ROOT: also reload when the root (usually a symlink) is replaced. */
-  readonly watchRoot: boolean;
-  /** MERGE_DOMAIN_CONFIG. */
-  readonly mergeDomainConfig: boolean;
+/** The parsed RUNTIME_* settings (and MERGE_DOMAIN_CONFIG), plus what only the watcher needs. */
+export interface RulesWatcherOptions extends RuntimeSettings {
   readonly log: Logger;
   /** Quiet period after the last file event before reloading; 150 ms by default. */
   readonly debounceMs?: number;

@@ -29,11 +29,17 @@ export interface GrpcListenSettings extends ListenAddress {
 
 /** Where rule files live: `root/subdirectory/appDirectory/*.yaml`, as the reference's goruntime loader. */
 export interface RuntimeSettings {
+  /** RUNTIME_ROOT (resolved against the working directory when relative). */
   readonly root: string;
+  /** RUNTIME_SUBDIRECTORY. */
   readonly subdirectory: string;
+  /** RUNTIME_APPDIRECTORY. */
   readonly appDirectory: string;
+  /** RUNTIME_IGNOREDOTFILES: skip files and directories whose name starts with `.`. */
   readonly ignoreDotFiles: boolean;
+  /** RUNTIME_WATCH_ROOT: also reload when the root (usually a symlink) is replaced. */
   readonly watchRoot: boolean;
+  /** MERGE_DOMAIN_CONFIG. */
   readonly mergeDomainConfig: boolean;
 }
 
