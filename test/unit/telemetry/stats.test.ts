@@ -2,23 +2,10 @@ import { describe, expect, it } from "vitest";
 import type { DescriptorOutcome } from "../../../src/domain/ports.js";
 import type { LimitRule } from "../../../src/domain/types.js";
 import { createStats, formatStats } from "../../../src/telemetry/stats.js";
+import { limitRule } from "../engine/rule-set-fixture.js";
 
 function rule(fullKey: string): LimitRule {
-  return {
-    fullKey,
-    requestsPerUnit: 10,
-    unit: "minute",
-    unlimited: false,
-    shadowMode: false,
-    quotaMode: false,
-    name: undefined,
-    replaces: [],
-    detailedMetric: false,
-    valueToMetric: false,
-    metadata: undefined,
-    keyValueOverrides: [],
-    algorithm: "fixed_window",
-  };
+  return limitRule({ fullKey });
 }
 
 function outcome(fullKey: string, over: Partial<DescriptorOutcome> = {}): DescriptorOutcome {
