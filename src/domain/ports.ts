@@ -1,12 +1,13 @@
 /** Ports of the decision core: what the engine needs from the outside world. Interfaces only. */
-import type { CounterOp, Decision, LimitRule, Millis, RateLimitRequest, RuleSet, Verdict } from "./types.js";
+import type { CounterOp, Decision, Limit, LimitRule, Millis, Outcome, RateLimitRequest, RuleSet } from "./types.js";
 
 /**
- * Batch-shaped counter storage. Applies each op atomically per key and returns one Verdict per op, in order.
- * Must reject only with StoreUnavailableError (backend down, timeout); being over a limit is a Verdict.
+ * Batch-shaped counter storage. Applies each op with its algorithm, every all-or-nothing group (a descriptor's
+ * limits, `CounterOp.group`) atomically, and returns one Outcome per op, in order.
+ * Must reject only with StoreUnavailableError (backend down, timeout); being over a limit is an Outcome.
  */
 export interface CounterStore {
-  apply(ops: readonly CounterOp[]): Promise<readonly Verdict[]>;
+  apply(ops: readonly CounterOp[]): Promise<readonly Outcome[]>;
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>;
 }
@@ -25,6 +26,8 @@ export interface RuleSource {
 export interface DescriptorOutcome {
   readonly domain: string;
   readonly rule: LimitRule;
+  /** The limit that decided the descriptor's answer (see engine/finish.ts). */
+  readonly limit: Limit;
   /**
    * Stats key when it differs from `rule.fullKey`: a `detailed_metric` or `value_to_metric` rule puts request values
    * into it (reference GetLimit). Optional and additive; absent means `rule.fullKey`.

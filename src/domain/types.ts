@@ -77,23 +77,72 @@ export interface RateLimitRequest {
   readonly hitsAddend?: number;
 }
 
-/** Algorithms a rule may use. Only the reference's epoch-aligned fixed window exists today. */
-export type Algorithm = "fixed_window";
+/**
+ * Algorithms a limit may use (`rate_limit.algorithm`). `fixed_window` is the reference's and the default;
+ * `token_bucket` and `leaky_bucket` are one meter (GCRA) seen from two sides; see algorithms/.
+ */
+export type Algorithm = "fixed_window" | "sliding_window" | "token_bucket" | "leaky_bucket";
 
-/** A compiled rate limit (one `rate_limit:` block of the YAML, or a request override). */
+export const ALGORITHMS: readonly Algorithm[] = Object.freeze([
+  "fixed_window",
+  "sliding_window",
+  "token_bucket",
+  "leaky_bucket",
+]);
+
+/** Where a window starts: aligned to the Unix epoch (the reference), or at the key's first hit. */
+export type WindowAnchor = "epoch" | "first_hit";
+
+/**
+ * How a limit keeps its state: one module per strategy in algorithms/. Derived from the algorithm and the anchor
+ * when the limit is compiled, so the hot path dispatches on one field.
+ */
+export type Strategy = "fixed_window" | "fixed_window_first_hit" | "sliding_window" | "gcra";
+
+/**
+ * One limit: a `rate_limit:` block, one entry of a `rate_limits:` list, or a request-carried override. Compiled
+ * once and shared by every request (never allocated per request, except for overrides).
+ */
+export interface Limit {
+  /** `requests_per_unit`: units allowed per window (a bucket's refill per window). */
+  readonly requestsPerUnit: number;
+  readonly unit: Unit;
+  /** `unit_multiplier`: the window is this many units (default 1). */
+  readonly unitMultiplier: number;
+  /** UNIT_SECONDS[unit] × unitMultiplier. */
+  readonly windowSeconds: number;
+  readonly algorithm: Algorithm;
+  readonly strategy: Strategy;
+  /** `burst`: a bucket's capacity in units (token/leaky bucket); equals requestsPerUnit for the others. */
+  readonly burst: number;
+  readonly windowAnchor: WindowAnchor;
+  /** `budget: true`: every charge counts even past the limit (debt); hits 0 is the admission check. */
+  readonly budget: boolean;
+  /** `name`, used by `replaces` and echoed in `current_limit.name`. */
+  readonly name: string | undefined;
+  /** Names of limits this limit replaces when both match in one request. */
+  readonly replaces: readonly string[];
+  /**
+   * Appended to the descriptor part of the store key. "" for the reference's epoch fixed window of a single
+   * `rate_limit:` (byte-identical keys, window start appended); otherwise a tag naming strategy, window and name,
+   * and the descriptor part is wrapped in a Redis hash tag so one descriptor's keys share a Cluster slot.
+   */
+  readonly keyTag: string;
+}
+
+/** A compiled descriptor rule (the node matched at the request's last entry, or a request override). */
 export interface LimitRule {
   /** Stats/debug key: `domain.k1_v1.k2` (reference `Stats.Key` format, before sanitising). */
   readonly fullKey: string;
-  readonly requestsPerUnit: number;
-  readonly unit: Unit;
+  /**
+   * The limits of this descriptor (one for `rate_limit:`, several for `rate_limits:`), applied all-or-nothing.
+   * Never empty; for an `unlimited` rule it holds one limit carrying only the name and replaces.
+   */
+  readonly limits: readonly Limit[];
   /** `unlimited: true`: always OK with UNLIMITED_REMAINING, never touches the store. */
   readonly unlimited: boolean;
   readonly shadowMode: boolean;
   readonly quotaMode: boolean;
-  /** `rate_limit.name`, used by `replaces` and echoed in `current_limit.name`. */
-  readonly name: string | undefined;
-  /** Names of rules this rule replaces when both match in one request. */
-  readonly replaces: readonly string[];
   readonly detailedMetric: boolean;
   readonly valueToMetric: boolean;
   /** `metadata:` of the matched descriptor node, merged into dynamic metadata when it passed. */
@@ -104,7 +153,6 @@ export interface LimitRule {
    * `undefined` elsewhere. Empty array when no level shares.
    */
   readonly keyValueOverrides: readonly (string | undefined)[];
-  readonly algorithm: Algorithm;
 }
 
 /** Immutable, compiled rule files. Produced by rules/compile.ts; swapped atomically on reload. */
@@ -123,37 +171,61 @@ export interface RuleSet {
   dump(): string;
 }
 
-/** One counter operation of a request, for one descriptor. Built by the engine, applied by a CounterStore. */
+/**
+ * One limit of one descriptor of a request: what a CounterStore applies. Built by the engine; the algorithm module
+ * of `limit.strategy` gives it meaning in every store.
+ */
 export interface CounterOp {
-  /** Store key, byte-identical to the reference's cache key: `PREFIX + domain_k1_v1_..._windowStart`. */
+  /**
+   * Store key. Reference epoch fixed window: byte-identical to the reference's cache key,
+   * `PREFIX + domain_k1_v1_..._windowStart`. Every other strategy: `PREFIX + {domain_k1_v1_...}` + `limit.keyTag`
+   * (a sliding window appends each window's start to it).
+   */
   readonly key: string;
-  /** Hits to add (0 = read only). */
+  /** Units to add (0 = check only). */
   readonly hits: number;
-  /** Subtract `hits` instead of adding (refund). */
+  /** Give `hits` back instead of taking them (refund). */
   readonly negative: boolean;
-  readonly limit: number;
-  readonly unit: Unit;
-  readonly windowSeconds: number;
-  /** Window start, seconds since the epoch (already in `key`). */
+  readonly limit: Limit;
+  /** Time of the decision (the injected clock), ms since the epoch: every store computes with this, never its own. */
+  readonly nowMs: Millis;
+  /** Start of the epoch-aligned window containing `nowMs`, in Unix seconds (fixed and sliding windows). */
   readonly windowStartSeconds: number;
-  /** End of the window in ms since the epoch; the store may drop the key from then on. */
-  readonly expiresAtMs: Millis;
-  readonly algorithm: Algorithm;
+  /**
+   * All-or-nothing group: on the first op of a descriptor's limits, how many ops (this one included) form the
+   * group (1 for a descriptor with one limit); 0 on the group's other ops. Stores keep a group together and apply
+   * it atomically: every op or none.
+   */
+  readonly group: number;
 }
 
-/** What a store reports for one CounterOp. Being over the limit is data, never an error. */
-export interface Verdict {
-  /** Counter value after this op (before + hits, or before when the op was not counted). */
-  readonly after: number;
-  /** Counter value before this op. */
-  readonly before: number;
+/**
+ * What a store reports for one CounterOp, computed by the op's algorithm. Being over the limit is data, never an
+ * error. Everybody outside algorithms/ reads these fields instead of comparing counts.
+ */
+export interface Outcome {
+  /** The op's hits pass this limit (for a check, hits 0: the request would pass). */
+  readonly admitted: boolean;
+  /** Whole units that would pass now, after this op. */
+  readonly remaining: number;
+  /** When not admitted: ms until this op's cost could pass (0 when admitted). */
+  readonly retryAfterMs: number;
+  /** ms until the limit is fully reset (nothing used). */
+  readonly resetAfterMs: number;
+  /** Units this op took (0 when it was not applied; a refund reports 0). */
+  readonly consumed: number;
+  /**
+   * Units in use after the op on the limit's own scale (a fixed window: its counter, which may exceed the limit).
+   * Read only by the near/over-limit stats split.
+   */
+  readonly used: number;
   /** Answered from the local over-limit cache without touching the backing store. */
   readonly fromLocalCache: boolean;
 }
 
 export type Code = "OK" | "OVER_LIMIT";
 
-/** The limit reported back in `current_limit`. */
+/** The limit reported back in `current_limit` (the protocol has no field for a multiplier or a burst). */
 export interface CurrentLimit {
   readonly requestsPerUnit: number;
   readonly unit: Unit;
@@ -165,7 +237,10 @@ export interface DescriptorStatus {
   readonly code: Code;
   readonly currentLimit: CurrentLimit | undefined;
   readonly limitRemaining: number;
-  /** Whole seconds until the window resets; undefined when no limit applied. */
+  /**
+   * OVER_LIMIT: whole seconds until the request could pass (at least 1). OK: whole seconds until the limit is fully
+   * reset. Undefined when no limit applied.
+   */
   readonly durationUntilResetSeconds: number | undefined;
 }
 

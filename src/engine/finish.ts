@@ -1,11 +1,19 @@
 /**
- * Second half of ShouldRateLimit, pure apart from reporting stats: Plan + one Verdict per op → Decision
+ * Second half of ShouldRateLimit, pure apart from reporting stats: Plan + one Outcome per op → Decision
  * (envoyproxy/ratelimit's `GetResponseDescriptorStatus` per descriptor and `shouldRateLimitWorker`'s overall code,
  * headers and metadata).
  */
-import { secondsUntilReset } from "../algorithms/index.js";
 import type { DecisionObserver, DescriptorOutcome } from "../domain/ports.js";
-import type { CounterOp, Decision, Descriptor, DescriptorStatus, Header, LimitRule, Verdict } from "../domain/types.js";
+import type {
+  CounterOp,
+  Decision,
+  Descriptor,
+  DescriptorStatus,
+  Header,
+  Limit,
+  LimitRule,
+  Outcome,
+} from "../domain/types.js";
 import { UNLIMITED_REMAINING } from "../domain/types.js";
 import { metricKeyFor } from "../rules/metric-key.js";
 import type { EngineOptions } from "./options.js";
@@ -58,7 +66,7 @@ const NO_HEADERS: readonly Header[] = Object.freeze([]);
  * descriptor that is over keeps OVER_LIMIT in its own status. Global SHADOW_MODE then turns a final OVER_LIMIT
  * into OK.
  */
-export function finishDecision(plan: Plan, verdicts: readonly Verdict[], ctx: FinishContext): Decision {
+export function finishDecision(plan: Plan, outcomes: readonly Outcome[], ctx: FinishContext): Decision {
   const { rules, slots } = plan;
   const n = slots.length;
   const statuses: DescriptorStatus[] = new Array(n);
@@ -77,8 +85,7 @@ export function finishDecision(plan: Plan, verdicts: readonly Verdict[], ctx: Fi
     const rule = rules[i];
     let status = NO_LIMIT_STATUS;
     if (slot !== SLOT_NONE) {
-      const op = plan.ops[slot] as CounterOp;
-      status = countedStatus(plan, i, rule as LimitRule, op, verdicts[slot], ctx);
+      status = countedStatus(plan, i, rule as LimitRule, slot, outcomes, ctx);
     }
     statuses[i] = status;
     // The status closest to its limit feeds the RateLimit-* headers.
@@ -116,37 +123,48 @@ export function finishDecision(plan: Plan, verdicts: readonly Verdict[], ctx: Fi
 }
 
 /**
- * The status of one counted descriptor (reference `GetResponseDescriptorStatus`), reporting its stats.
+ * The status of one counted descriptor (reference `GetResponseDescriptorStatus`), reporting its stats. Several
+ * limits report the one that decided: when over, the rejecting limit with the longest wait; when allowed, the one
+ * with the least remaining.
  *
- * Negative hits (Envoy's `is_negative_hits`, which the reference ignores) are a refund: the store decreased the
- * counter by `hits`, floored at 0, and the descriptor is answered OK whatever the count, with no stats.
+ * - `limit_remaining`: whole units that would pass now (0 for a reference fixed window over its limit).
+ * - `duration_until_reset`: OVER_LIMIT: seconds until the request could pass (rounded up, at least 1); OK: seconds
+ *   until that limit is fully reset (the reference's seconds to the window's end for a fixed window).
+ * - Negative hits (Envoy's `is_negative_hits`, which the reference ignores) are a refund: answered OK, no stats.
  */
 function countedStatus(
   plan: Plan,
   index: number,
   rule: LimitRule,
-  op: CounterOp,
-  verdict: Verdict | undefined,
+  slot: number,
+  outcomes: readonly Outcome[],
   ctx: FinishContext,
 ): DescriptorStatus {
-  const nowSeconds = plan.nowSeconds;
-  if (verdict === undefined) throw new Error("counter store returned fewer verdicts than ops");
-  const limit = rule.requestsPerUnit;
-  const after = verdict.after;
-  const currentLimit = { requestsPerUnit: limit, unit: rule.unit, name: rule.name };
-  const durationUntilResetSeconds = secondsUntilReset(nowSeconds, op.windowSeconds);
-  if (op.negative) {
-    return { code: "OK", currentLimit, limitRemaining: after > limit ? 0 : limit - after, durationUntilResetSeconds };
+  const first = plan.ops[slot] as CounterOp;
+  const size = first.group > 1 ? first.group : 1;
+  let decider = slot;
+  let over = false;
+  for (let j = slot; j < slot + size; j++) {
+    const o = outcomes[j];
+    if (o === undefined) throw new Error("counter store returned fewer outcomes than ops");
+    const best = outcomes[decider] as Outcome;
+    if (!o.admitted) {
+      if (!over || o.retryAfterMs > best.retryAfterMs) decider = j;
+      over = true;
+    } else if (!over && o.remaining < best.remaining) {
+      decider = j;
+    }
   }
-  const overLimit = verdict.fromLocalCache || after > limit;
-  const outcome = descriptorOutcome(
-    plan.request.domain,
-    rule,
-    op.hits,
-    after,
-    verdict.fromLocalCache,
-    ctx.nearLimitRatio32,
-  );
+  const op = plan.ops[decider] as CounterOp;
+  const o = outcomes[decider] as Outcome;
+  const limit = op.limit;
+  const currentLimit = { requestsPerUnit: limit.requestsPerUnit, unit: limit.unit, name: limit.name };
+  if (op.negative) {
+    const durationUntilResetSeconds = Math.ceil(o.resetAfterMs / 1000);
+    return { code: "OK", currentLimit, limitRemaining: o.remaining, durationUntilResetSeconds };
+  }
+  const overLimit = o.fromLocalCache || !o.admitted;
+  const outcome = descriptorOutcome(plan.request.domain, rule, limit, op.hits, o, ctx.nearLimitRatio32);
   // detailed_metric / value_to_metric rules put request values into their stats key (reference GetLimit). A request
   // override's rule lives for this request only, so its key is given too: observers may cache per rule object only
   // what comes without a metricKey (telemetry/stats.ts does).
@@ -156,44 +174,50 @@ function countedStatus(
     metricKey === rule.fullKey && descriptor.limit === undefined ? outcome : { ...outcome, metricKey },
   );
   if (!overLimit) {
-    return { code: "OK", currentLimit, limitRemaining: limit - after, durationUntilResetSeconds };
+    const durationUntilResetSeconds = Math.ceil(o.resetAfterMs / 1000);
+    return { code: "OK", currentLimit, limitRemaining: o.remaining, durationUntilResetSeconds };
   }
+  const retry = Math.ceil(o.retryAfterMs / 1000);
+  const durationUntilResetSeconds = retry > 1 ? retry : 1;
   // A shadow_mode rule counts and reports but always answers OK (with 0 remaining, as the reference).
-  const code = rule.shadowMode ? "OK" : "OVER_LIMIT";
-  return { code, currentLimit, limitRemaining: 0, durationUntilResetSeconds };
+  if (rule.shadowMode) return { code: "OK", currentLimit, limitRemaining: 0, durationUntilResetSeconds };
+  return { code: "OVER_LIMIT", currentLimit, limitRemaining: o.remaining, durationUntilResetSeconds };
 }
 
 /**
- * The reference's stat split for one descriptor, pure: if the counter was already at or over the limit before,
- * every hit is `over_limit`; otherwise `after - rpu` are over and `rpu - max(near, before)` are near; for an OK
- * result, hits above the near threshold (`floor(float32(rpu) * NEAR_LIMIT_RATIO)`) are near and all are within.
- * `before` is `after - hits` as in the reference (also when STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT did not count
- * them), floored at 0. A local-cache hit is all over (and `over_limit_with_local_cache`). For a shadow-mode rule
- * over its limit, `shadowMode` is set and the reference's `shadow_mode` stat equals `overLimitHits`.
+ * The reference's stat split for one descriptor, pure. For an op that counted (`used` is the counter after it): if
+ * the counter was already at or over the limit before, every hit is `over_limit`; otherwise `after - rpu` are over
+ * and `rpu - max(near, before)` are near; for an admitted op, hits above the near threshold
+ * (`floor(float32(capacity) * NEAR_LIMIT_RATIO)`) are near and all are within. An op that was rejected without
+ * consuming anything (buckets, sliding windows, a check) is all over. A local-cache hit is all over (and
+ * `over_limit_with_local_cache`). For a shadow-mode rule over its limit, `shadowMode` is set and the reference's
+ * `shadow_mode` stat equals `overLimitHits`.
  */
 export function descriptorOutcome(
   domain: string,
   rule: LimitRule,
+  limit: Limit,
   hits: number,
-  after: number,
-  fromLocalCache: boolean,
+  o: Outcome,
   nearLimitRatio32: number,
 ): DescriptorOutcome {
-  const limit = rule.requestsPerUnit;
+  const capacity = limit.burst;
   let overLimitHits = 0;
   let nearLimitHits = 0;
   let withinLimitHits = 0;
-  if (fromLocalCache) {
+  const fromLocalCache = o.fromLocalCache;
+  if (fromLocalCache || (!o.admitted && o.consumed === 0)) {
     overLimitHits = hits;
   } else {
+    const after = o.used;
     const before = after > hits ? after - hits : 0;
-    const near = Math.floor(Math.fround(Math.fround(limit) * nearLimitRatio32));
-    if (after > limit) {
-      if (before >= limit) {
+    const near = Math.floor(Math.fround(Math.fround(capacity) * nearLimitRatio32));
+    if (!o.admitted) {
+      if (before >= capacity) {
         overLimitHits = hits;
       } else {
-        overLimitHits = after - limit;
-        nearLimitHits = limit - Math.max(near, before);
+        overLimitHits = after - capacity;
+        nearLimitHits = capacity - Math.max(near, before);
       }
     } else {
       withinLimitHits = hits;
@@ -203,11 +227,12 @@ export function descriptorOutcome(
   return {
     domain,
     rule,
+    limit,
     hits,
     overLimitHits,
     nearLimitHits,
     withinLimitHits,
     overLimitWithLocalCache: fromLocalCache,
-    shadowMode: rule.shadowMode && (fromLocalCache || after > limit),
+    shadowMode: rule.shadowMode && (fromLocalCache || !o.admitted),
   };
 }

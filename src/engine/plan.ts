@@ -1,14 +1,14 @@
 /**
  * First half of ShouldRateLimit, pure: request + RuleSet + now → the counter ops to apply (envoyproxy/ratelimit's
- * `constructLimitsToCheck` and `GenerateCacheKeys`). No I/O, no clock, no stats.
+ * `constructLimitsToCheck` and `GenerateCacheKeys`), one op per limit of each matched descriptor. No I/O, no stats.
  */
 import { windowStartSeconds } from "../algorithms/index.js";
 import { InvalidRequestError, NoConfigError } from "../domain/errors.js";
-import type { CounterOp, Descriptor, LimitRule, Millis, RateLimitRequest, RuleSet } from "../domain/types.js";
-import { UNIT_SECONDS } from "../domain/types.js";
-import { buildCacheKey, overrideFullKey } from "./cache-key.js";
+import type { CounterOp, Descriptor, Limit, LimitRule, Millis, RateLimitRequest, RuleSet } from "../domain/types.js";
+import { overrideLimit } from "../rules/limit-keys.js";
+import { buildCacheKey, buildStateKey, overrideFullKey } from "./cache-key.js";
 
-/** `Plan.slots` value: no rule applies (unknown domain, no match, or replaced). */
+/** `Plan.slots` value: no rule applies (unknown domain, no match, or every limit replaced). */
 export const SLOT_NONE = -1;
 /** `Plan.slots` value: the matched rule is `unlimited` (never touches the store). */
 export const SLOT_UNLIMITED = -2;
@@ -16,20 +16,22 @@ export const SLOT_UNLIMITED = -2;
 /** What the engine decided to ask the store, and what it needs to turn the answers into a Decision. */
 export interface Plan {
   readonly request: RateLimitRequest;
-  /** Unix seconds of the decision (the reference's `UnixNow()`), used for windows and resets. */
+  /** Time of the decision (ms since the epoch), the same for every op. */
+  readonly nowMs: Millis;
+  /** Unix seconds of the decision (the reference's `UnixNow()`). */
   readonly nowSeconds: number;
   /** False when the domain is not configured: every descriptor is answered OK (stat `domain_not_found`). */
   readonly domainKnown: boolean;
   /** Per descriptor: the rule that applies (undefined when none or replaced; kept for `unlimited`). */
   readonly rules: readonly (LimitRule | undefined)[];
-  /** Per descriptor: index into `ops`, or SLOT_NONE / SLOT_UNLIMITED. */
+  /**
+   * Per descriptor: index into `ops` of the first op of its group (`ops[slot].group` ops in all), or SLOT_NONE /
+   * SLOT_UNLIMITED.
+   */
   readonly slots: readonly number[];
-  /** One op per counted descriptor, in descriptor order. */
+  /** The ops of every counted descriptor, in descriptor order, each descriptor's limits as one group. */
   readonly ops: readonly CounterOp[];
 }
-
-const NO_STRINGS: readonly string[] = Object.freeze([]);
-const NO_OVERRIDES: readonly (string | undefined)[] = Object.freeze([]);
 
 /**
  * Validates the request and builds its Plan.
@@ -60,7 +62,7 @@ export function planRequest(
       rules[i] = undefined;
       slots[i] = SLOT_NONE;
     }
-    return { request, nowSeconds, domainKnown, rules, slots, ops };
+    return { request, nowMs, nowSeconds, domainKnown, rules, slots, ops };
   }
 
   let replaced: Set<string> | undefined;
@@ -68,75 +70,91 @@ export function planRequest(
     const d = descriptors[i] as Descriptor;
     const rule = d.limit === undefined ? ruleSet.findRule(domain, d.entries) : overrideRule(domain, d);
     rules[i] = rule;
-    if (rule !== undefined && rule.replaces.length > 0) {
+    if (rule === undefined) continue;
+    for (const limit of rule.limits) {
+      if (limit.replaces.length === 0) continue;
       replaced ??= new Set();
-      for (const name of rule.replaces) replaced.add(name);
+      for (const name of limit.replaces) replaced.add(name);
     }
   }
-  if (replaced !== undefined) dropReplaced(rules, replaced);
 
   for (let i = 0; i < n; i++) {
     const rule = rules[i];
     if (rule === undefined) {
       slots[i] = SLOT_NONE;
-    } else if (rule.unlimited) {
+      continue;
+    }
+    if (rule.unlimited) {
+      // Never dropped by `replaces`, as in the reference (it leaves the limit list before the replace pass).
       slots[i] = SLOT_UNLIMITED;
-    } else {
-      slots[i] = ops.length;
-      ops.push(opFor(cacheKeyPrefix, domain, descriptors[i] as Descriptor, rule, nowSeconds));
+      continue;
+    }
+    const limits = replaced === undefined ? rule.limits : keptLimits(rule.limits, replaced);
+    if (limits.length === 0) {
+      rules[i] = undefined;
+      slots[i] = SLOT_NONE;
+      continue;
+    }
+    slots[i] = ops.length;
+    const d = descriptors[i] as Descriptor;
+    for (let j = 0; j < limits.length; j++) {
+      ops.push(
+        opFor(cacheKeyPrefix, domain, d, rule, limits[j] as Limit, nowMs, nowSeconds, j === 0 ? limits.length : 0),
+      );
     }
   }
-  return { request, nowSeconds, domainKnown, rules, slots, ops };
+  return { request, nowMs, nowSeconds, domainKnown, rules, slots, ops };
 }
 
-/**
- * `replaces`: a matched, limited rule whose `name` another matched rule replaces is dropped (answered like no match).
- * An `unlimited` rule is never dropped, as in the reference (it leaves the limit list before the replace pass).
- */
-function dropReplaced(rules: (LimitRule | undefined)[], replaced: ReadonlySet<string>): void {
-  for (let i = 0; i < rules.length; i++) {
-    const rule = rules[i];
-    if (rule !== undefined && !rule.unlimited && rule.name && replaced.has(rule.name)) rules[i] = undefined;
+/** `replaces`: a matched limit whose `name` another matched limit replaces is dropped. */
+function keptLimits(limits: readonly Limit[], replaced: ReadonlySet<string>): readonly Limit[] {
+  let kept: Limit[] | undefined;
+  for (let j = 0; j < limits.length; j++) {
+    const limit = limits[j] as Limit;
+    const drop = limit.name !== undefined && limit.name !== "" && replaced.has(limit.name);
+    if (drop && kept === undefined) kept = limits.slice(0, j);
+    else if (!drop && kept !== undefined) kept.push(limit);
   }
+  return kept ?? limits;
 }
 
+const NO_OVERRIDES: readonly (string | undefined)[] = Object.freeze([]);
+
 /**
- * The synthetic rule of a request-carried `limit` (reference `GetLimit`): rpu and unit from the request, no name,
- * shadow and quota mode off ("When limit override is provided by envoy config, we don't want to enable shadow_mode"),
- * raw values in the cache key. Allocated per request and never retained, so high-cardinality overrides cannot grow
- * memory (unlike reference issue #275).
+ * The synthetic rule of a request-carried `limit` (reference `GetLimit`): rpu and unit from the request, the
+ * reference's fixed window, no name, shadow and quota mode off ("When limit override is provided by envoy config, we
+ * don't want to enable shadow_mode"), raw values in the cache key. Allocated per request and never retained, so
+ * high-cardinality overrides cannot grow memory (unlike reference issue #275).
  */
 function overrideRule(domain: string, d: Descriptor): LimitRule {
   const limit = d.limit as NonNullable<Descriptor["limit"]>;
   return {
     fullKey: overrideFullKey(domain, d.entries),
-    requestsPerUnit: limit.requestsPerUnit,
-    unit: limit.unit,
+    limits: [overrideLimit(limit.requestsPerUnit, limit.unit)],
     unlimited: false,
     shadowMode: false,
     quotaMode: false,
-    name: undefined,
-    replaces: NO_STRINGS,
     detailedMetric: false,
     valueToMetric: false,
     metadata: undefined,
     keyValueOverrides: NO_OVERRIDES,
-    algorithm: "fixed_window",
   };
 }
 
-function opFor(prefix: string, domain: string, d: Descriptor, rule: LimitRule, nowSeconds: number): CounterOp {
-  const windowSeconds = UNIT_SECONDS[rule.unit];
-  const start = windowStartSeconds(nowSeconds, windowSeconds);
-  return {
-    key: buildCacheKey(prefix, domain, d.entries, rule.keyValueOverrides, start),
-    hits: d.hits,
-    negative: d.negative,
-    limit: rule.requestsPerUnit,
-    unit: rule.unit,
-    windowSeconds,
-    windowStartSeconds: start,
-    expiresAtMs: (start + windowSeconds) * 1000,
-    algorithm: rule.algorithm,
-  };
+function opFor(
+  prefix: string,
+  domain: string,
+  d: Descriptor,
+  rule: LimitRule,
+  limit: Limit,
+  nowMs: number,
+  nowSeconds: number,
+  group: number,
+): CounterOp {
+  const start = windowStartSeconds(nowSeconds, limit.windowSeconds);
+  const key =
+    limit.keyTag === ""
+      ? buildCacheKey(prefix, domain, d.entries, rule.keyValueOverrides, start)
+      : buildStateKey(prefix, domain, d.entries, rule.keyValueOverrides, limit.keyTag);
+  return { key, hits: d.hits, negative: d.negative, limit, nowMs, windowStartSeconds: start, group };
 }

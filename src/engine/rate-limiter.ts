@@ -4,7 +4,7 @@
  */
 import { StoreUnavailableError } from "../domain/errors.js";
 import type { Clock, CounterStore, DecisionObserver, RateLimiter, RuleSource } from "../domain/ports.js";
-import type { CounterOp, Decision, RateLimitRequest, Verdict } from "../domain/types.js";
+import type { CounterOp, Decision, Outcome, RateLimitRequest } from "../domain/types.js";
 import { createFinishContext, finishDecision } from "./finish.js";
 import { NOOP_OBSERVER } from "./noop-observer.js";
 import type { EngineOptions } from "./options.js";
@@ -19,7 +19,7 @@ export interface RateLimiterDeps {
   readonly observer?: DecisionObserver;
 }
 
-const NO_VERDICTS: readonly Verdict[] = Object.freeze([]);
+const NO_OUTCOMES: readonly Outcome[] = Object.freeze([]);
 
 /**
  * Creates the rate limiter. `decide()` rejects only with InvalidRequestError (empty domain, no descriptors),
@@ -39,22 +39,22 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
         // One count per descriptor, as the reference's GetLimit increments domain_not_found per lookup.
         for (let i = 0; i < request.descriptors.length; i++) observer.domainNotFound(request.domain);
       }
-      let verdicts = NO_VERDICTS;
+      let outcomes = NO_OUTCOMES;
       if (plan.ops.length > 0) {
         try {
-          verdicts = stopAtLimit ? await applyStoppingAtLimit(store, plan.ops) : await store.apply(plan.ops);
+          outcomes = stopAtLimit ? await applyStoppingAtLimit(store, plan.ops) : await store.apply(plan.ops);
         } catch (err) {
           throw err instanceof StoreUnavailableError
             ? err
             : new StoreUnavailableError("counter store failed", { cause: err });
         }
-        if (verdicts.length !== plan.ops.length) {
+        if (outcomes.length !== plan.ops.length) {
           throw new StoreUnavailableError(
-            `counter store answered ${verdicts.length} verdicts for ${plan.ops.length} ops`,
+            `counter store answered ${outcomes.length} outcomes for ${plan.ops.length} ops`,
           );
         }
       }
-      return finishDecision(plan, verdicts, ctx);
+      return finishDecision(plan, outcomes, ctx);
     },
   };
 }
@@ -62,43 +62,54 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
 /**
  * STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT with the reference's semantics (`fixed_cache_impl.go` `getHitsAddend`),
  * store-agnostic: a first call reads every key (hits 0). If any key is over limit in the local over-limit cache,
- * nothing is incremented. Otherwise, if any key would go over (`count + hits > limit`, also with hits 0 on a counter
- * already over), only those keys are incremented (to record the over-limit state) and the others are read again; if
- * none would, all are incremented.
- * Refunds (negative hits) are not increments and always apply.
+ * nothing is incremented. Otherwise, if any op would not pass (fewer units remaining than its hits, or a check that
+ * is already rejected), only those ops are applied (to record the over-limit state) and the others are read again;
+ * if none would, all are applied. A descriptor's limits are decided together (a group is applied or read as one).
+ * Refunds (negative hits) are not increments and always apply; so do budget charges, which are never lost.
  */
 export async function applyStoppingAtLimit(
   store: CounterStore,
   ops: readonly CounterOp[],
-): Promise<readonly Verdict[]> {
+): Promise<readonly Outcome[]> {
   const n = ops.length;
   const reads: CounterOp[] = new Array(n);
   for (let i = 0; i < n; i++) reads[i] = readOf(ops[i] as CounterOp);
   const current = await store.apply(reads);
+  if (current.length !== n) return current; // contract breach: the caller rejects on the length mismatch
   let anyLocal = false;
   let anyOver = false;
-  let anyRefund = false;
+  let anyMustApply = false;
   const wouldGoOver: boolean[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const op = ops[i] as CounterOp;
-    const v = current[i];
-    if (v === undefined) return current; // contract breach: the caller rejects on the length mismatch
-    anyLocal ||= v.fromLocalCache;
-    anyRefund ||= op.negative;
-    // As the reference's IsOverLimitThresholdReached(current + hits): a check-only op (hits 0) on a counter that is
-    // already over counts as going over too, so it stops the other keys' increments.
-    const over = !op.negative && v.after + op.hits > op.limit;
-    wouldGoOver[i] = over;
+  for (let i = 0; i < n; ) {
+    const first = ops[i] as CounterOp;
+    const size = first.group > 1 ? first.group : 1;
+    let over = false;
+    for (let j = i; j < i + size && j < n; j++) {
+      const op = ops[j] as CounterOp;
+      const o = current[j] as Outcome;
+      anyLocal ||= o.fromLocalCache;
+      anyMustApply ||= mustApply(op);
+      // As the reference's IsOverLimitThresholdReached(current + hits): a check-only op (hits 0) on a counter that
+      // is already over counts as going over too, so it stops the other keys' increments.
+      over ||= !mustApply(op) && (!o.admitted || o.remaining < op.hits);
+    }
+    for (let j = i; j < i + size && j < n; j++) wouldGoOver[j] = over;
     anyOver ||= over;
+    i += size;
   }
-  if (anyLocal && !anyRefund) return current;
+  if (anyLocal && !anyMustApply) return current;
   if (!anyLocal && !anyOver) return store.apply(ops);
   const second: CounterOp[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const op = ops[i] as CounterOp;
-    second[i] = op.negative || (!anyLocal && wouldGoOver[i]) ? op : (reads[i] as CounterOp);
+    second[i] = mustApply(op) || (!anyLocal && wouldGoOver[i]) ? op : (reads[i] as CounterOp);
   }
   return store.apply(second);
+}
+
+/** Refunds and budget charges are applied whatever the other keys say. */
+function mustApply(op: CounterOp): boolean {
+  return op.negative || (op.limit.budget && op.hits > 0);
 }
 
 function readOf(op: CounterOp): CounterOp {

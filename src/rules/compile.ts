@@ -6,8 +6,9 @@
  * throws a ConfigError naming the file and the YAML path; one bad file rejects the whole set.
  */
 import { ConfigError } from "../domain/errors.js";
-import { type Entry, type LimitRule, type RuleSet, UNITS, type Unit } from "../domain/types.js";
+import { type Entry, type Limit, type LimitRule, type RuleSet, UNITS, type Unit } from "../domain/types.js";
 import { dumpRules } from "./dump.js";
+import { buildLimit } from "./limit-keys.js";
 import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
 import type { CompiledRule, MetricTemplate } from "./metric-key.js";
 import {
@@ -91,7 +92,11 @@ function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: S
     composites.add(composite);
     const wildcard = item.value !== "" && isWildcard(item.value);
     const inner = childScope(scope, item, composite, wildcard);
-    const rule = item.rateLimit === undefined ? undefined : buildRule(inner, item, fullKey);
+    if (item.rateLimit !== undefined && item.rateLimits !== undefined) {
+      throw new ConfigError(scope.file, item.rateLimitsPath, "use either rate_limit or rate_limits, not both");
+    }
+    const rule =
+      item.rateLimit === undefined && item.rateLimits === undefined ? undefined : buildRule(inner, item, fullKey);
     // As the reference (PR #1016), after the rate_limit checks: sharing needs a pattern to share.
     if (item.shareThreshold && !wildcard) {
       throw new ConfigError(
@@ -118,29 +123,77 @@ function childScope(scope: Scope, item: RawDescriptor, composite: string, wildca
   };
 }
 
-/** The item's `rate_limit:` as a LimitRule; `scope` already includes the item itself. */
+/** The item's `rate_limit:` (or `rate_limits:`) as a LimitRule; `scope` already includes the item itself. */
 function buildRule(scope: Scope, item: RawDescriptor, fullKey: string): LimitRule {
-  const rl = item.rateLimit as RawRateLimit;
-  const unit = checkRateLimit(scope, rl);
   const overrides = scope.overrides.some((o) => o !== undefined) ? Object.freeze([...scope.overrides]) : NO_OVERRIDES;
+  const single = item.rateLimit;
+  const limits = single !== undefined ? [limitOf(scope, single, false)] : limitList(scope, item);
   const rule: CompiledRule = {
     fullKey,
-    requestsPerUnit: rl.requestsPerUnit,
-    // Never used for unlimited rules (no window, no current_limit); dump() prints UNKNOWN for them.
-    unit: unit ?? "second",
-    unlimited: rl.unlimited,
+    limits: Object.freeze(limits),
+    unlimited: single?.unlimited === true,
     shadowMode: item.shadowMode,
     quotaMode: item.quotaMode,
-    name: rl.name === "" ? undefined : rl.name,
-    replaces: Object.freeze(rl.replaces.map((r) => r.name)),
     detailedMetric: item.detailedMetric,
     valueToMetric: scope.valueToMetric,
     metadata: item.metadata,
     keyValueOverrides: overrides,
-    algorithm: "fixed_window",
     metric: metricTemplate(scope, item),
   };
   return Object.freeze(rule);
+}
+
+function limitOf(scope: Scope, rl: RawRateLimit, inList: boolean): Limit {
+  const unit = checkRateLimit(scope, rl);
+  const base = {
+    requestsPerUnit: rl.requestsPerUnit,
+    // Never used for unlimited rules (no window, no current_limit); dump() prints UNKNOWN for them.
+    unit: unit ?? "second",
+    name: rl.name === "" ? undefined : rl.name,
+    replaces: Object.freeze(rl.replaces.map((r) => r.name)),
+    path: rl.path,
+  };
+  return buildLimit(scope.file, base, rl.extensions, inList);
+}
+
+/**
+ * `rate_limits:` checks: not empty, no `unlimited` entry (write `rate_limit: {unlimited: true}`), distinct keys
+ * (algorithm, window and name), and budgets all or none (a budget charge always counts, which an all-or-nothing group
+ * with an ordinary limit could not honour).
+ */
+function limitList(scope: Scope, item: RawDescriptor): Limit[] {
+  const list = item.rateLimits ?? [];
+  if (list.length === 0)
+    throw new ConfigError(scope.file, item.rateLimitsPath, "rate_limits must list at least one limit");
+  const limits: Limit[] = [];
+  const tags = new Set<string>();
+  for (const rl of list) {
+    if (rl.unlimited) {
+      throw new ConfigError(
+        scope.file,
+        `${rl.path}.unlimited`,
+        "unlimited is not allowed in rate_limits; use rate_limit",
+      );
+    }
+    const limit = limitOf(scope, rl, true);
+    if (tags.has(limit.keyTag)) {
+      throw new ConfigError(
+        scope.file,
+        rl.path,
+        "two limits share algorithm, window and name; give one a distinct name",
+      );
+    }
+    tags.add(limit.keyTag);
+    if (limits.length > 0 && limit.budget !== (limits[0] as Limit).budget) {
+      throw new ConfigError(
+        scope.file,
+        `${rl.path}.budget`,
+        "budget must be set on every limit of rate_limits or none",
+      );
+    }
+    limits.push(limit);
+  }
+  return limits;
 }
 
 /** The reference's checks of one `rate_limit:`, in its order; returns the unit (undefined when unlimited). */

@@ -9,6 +9,7 @@
  * varies between runs; ours is file order, domains in load order.
  */
 import type { LimitRule } from "../domain/types.js";
+import { renderExtensions } from "./limit-keys.js";
 import type { Level } from "./match.js";
 
 /** Every rule of every domain, each line ending in `\n` ("" when there are none). */
@@ -27,8 +28,17 @@ function dumpLevel(level: Level): string {
   return out;
 }
 
-/** One /rlconfig line for one rule, newline included. */
+/**
+ * The /rlconfig line(s) of one rule, newline included: one per limit. Sluice's extension keys follow the
+ * reference's fields when they differ from their defaults (`unit=MINUTE requests_per_unit=60 algorithm=token_bucket
+ * burst=10, shadow_mode: false`), so a reference rule's line is unchanged.
+ */
 export function dumpLine(rule: LimitRule): string {
-  const unit = rule.unlimited ? "UNKNOWN" : rule.unit.toUpperCase();
-  return `${rule.fullKey}: unit=${unit} requests_per_unit=${rule.requestsPerUnit}, shadow_mode: ${rule.shadowMode}\n`;
+  let out = "";
+  for (const limit of rule.limits) {
+    const unit = rule.unlimited ? "UNKNOWN" : limit.unit.toUpperCase();
+    const ext = rule.unlimited ? "" : renderExtensions(limit);
+    out += `${rule.fullKey}: unit=${unit} requests_per_unit=${limit.requestsPerUnit}${ext}, shadow_mode: ${rule.shadowMode}\n`;
+  }
+  return out;
 }

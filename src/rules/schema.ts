@@ -8,6 +8,7 @@
  */
 import { isMap, isScalar, type Node, parseAllDocuments, type YAMLMap } from "yaml";
 import { ConfigError } from "../domain/errors.js";
+import { EXTENSION_KEYS, type RawExtension, readExtensions } from "./limit-keys.js";
 import {
   checkGeneric,
   describe,
@@ -51,6 +52,8 @@ export interface RawRateLimit {
   readonly unlimited: boolean;
   readonly name: string;
   readonly replaces: readonly RawReplace[];
+  /** Sluice's extension keys present (rules/limit-keys.ts). */
+  readonly extensions: ReadonlyMap<string, RawExtension>;
 }
 
 export interface RawDescriptor {
@@ -59,6 +62,10 @@ export interface RawDescriptor {
   /** "" when absent: a value-less key matches any value. */
   readonly value: string;
   readonly rateLimit: RawRateLimit | undefined;
+  /** `rate_limits:` (Sluice): several limits applied together; undefined when absent. */
+  readonly rateLimits: readonly RawRateLimit[] | undefined;
+  /** Path of `rate_limits`, for errors. */
+  readonly rateLimitsPath: string;
   readonly descriptors: readonly RawDescriptor[];
   readonly shadowMode: boolean;
   readonly quotaMode: boolean;
@@ -79,6 +86,7 @@ const DESCRIPTOR_KEYS: ReadonlySet<string> = new Set([
   "key",
   "value",
   "rate_limit",
+  "rate_limits",
   "descriptors",
   "shadow_mode",
   "quota_mode",
@@ -87,7 +95,14 @@ const DESCRIPTOR_KEYS: ReadonlySet<string> = new Set([
   "share_threshold",
   "metadata",
 ]);
-const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set(["unit", "requests_per_unit", "unlimited", "name", "replaces"]);
+const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set([
+  "unit",
+  "requests_per_unit",
+  "unlimited",
+  "name",
+  "replaces",
+  ...EXTENSION_KEYS,
+]);
 const REPLACE_KEYS: ReadonlySet<string> = new Set(["name"]);
 
 /** Parses and shape-checks one rule file. Only the first YAML document is read, as go-yaml's Unmarshal does. */
@@ -153,6 +168,8 @@ function readDescriptor(ctx: YamlContext, map: YAMLMap, path: string, warn: Warn
     key: readString(ctx, ...at("key")),
     value: readString(ctx, ...at("value")),
     rateLimit: readRateLimit(ctx, ...at("rate_limit"), warn),
+    rateLimits: readRateLimits(ctx, ...at("rate_limits"), warn),
+    rateLimitsPath: `${path}.rate_limits`,
     descriptors: readDescriptors(ctx, ...at("descriptors"), warn),
     shadowMode: readBool(ctx, ...at("shadow_mode")),
     quotaMode: readBool(ctx, ...at("quota_mode")),
@@ -184,7 +201,19 @@ function readRateLimit(
       const r = knownFields(ctx, item.map, item.path, REPLACE_KEYS, warn);
       return { path: `${item.path}.name`, name: readString(ctx, r.get("name") ?? null, `${item.path}.name`) };
     }),
+    extensions: readExtensions(ctx, f, path),
   };
+}
+
+/** `rate_limits:`: a list of `rate_limit` mappings; null or absent is undefined. */
+function readRateLimits(
+  ctx: YamlContext,
+  node: Node | null,
+  path: string,
+  warn: WarningSink | undefined,
+): RawRateLimit[] | undefined {
+  if (node === null || (isScalar(node) && node.value === null)) return undefined;
+  return readMapList(ctx, node, path).map((item) => readRateLimit(ctx, item.map, item.path, warn) as RawRateLimit);
 }
 
 function readMetadata(

@@ -1,19 +1,22 @@
 /**
  * LOCAL_CACHE_SIZE_IN_BYTES: a per-process cache of keys known to be over their limit, in front of any CounterStore
- * (envoyproxy/ratelimit's freecache in `BaseRateLimiter`).
+ * (envoyproxy/ratelimit's freecache in `BaseRateLimiter`), for every algorithm.
  *
- * - An op whose key is cached is answered locally: OVER_LIMIT, `fromLocalCache = true`, no increment, no call to the
- *   inner store. The reported counts are a lower bound (`limit + 1`); the real count is not fetched.
- * - Every other op of the batch goes to the inner store in one call; each verdict above its limit caches its key.
- * - An entry lives until its window ends. The key embeds the window start, so it could not match in a later window
- *   anyway; the reference keeps it for a full unit from the time it was set, this cache drops it sooner.
- * - Refunds (negative hits) always reach the inner store and uncache the key once it is back within its limit.
+ * - An op whose key is cached is answered locally: not admitted, `fromLocalCache = true`, nothing applied, no call
+ *   to the inner store. A descriptor's limits (a group) are cached and answered together, under its first key.
+ * - Every other op of the batch goes to the inner store in one call; a group that comes back rejected caches its
+ *   first key for as long as a unit-cost request would still be rejected (the outcome's retry time: the window's
+ *   end for the reference's fixed window, which counts every hit; the time until one unit is back for a bucket or a
+ *   sliding window), so the cache never answers OVER_LIMIT after the limit would have admitted the request. Only
+ *   ops of cost 0 or 1 cache anything (a rejected cost of 5 says nothing about a cost of 1), except for the fixed
+ *   window, whose counter only grows until its window ends.
+ * - Refunds and budget charges always reach the inner store (a charge must never be lost); a refund uncaches.
  *
  * Size: each entry is estimated at ENTRY_OVERHEAD_BYTES + 2 bytes per key character; when an insert would exceed
  * `maxBytes`, the oldest entries are evicted first (expired ones are the oldest, so they go first).
  */
 import type { Clock, CounterStore } from "../domain/ports.js";
-import type { CounterOp, Verdict } from "../domain/types.js";
+import type { CounterOp, Outcome } from "../domain/types.js";
 
 /** Estimated fixed cost of one cached key (Map entry, string header, expiry number). */
 export const ENTRY_OVERHEAD_BYTES = 64;
@@ -28,17 +31,22 @@ function entryBytes(key: string): number {
   return ENTRY_OVERHEAD_BYTES + 2 * key.length;
 }
 
+/** Whether a group starting at `op` may be answered from the cache. */
+function answerable(op: CounterOp): boolean {
+  return !op.negative && !(op.limit.budget && op.hits > 0);
+}
+
 export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOptions): CounterStore {
   const { clock, maxBytes } = opts;
   if (!(maxBytes > 0)) throw new RangeError(`maxBytes must be positive: ${maxBytes}`);
-  /** key → window end (ms since the epoch); Map order is insertion order, i.e. oldest first. */
+  /** key → until when (ms since the epoch) it is rejected; Map order is insertion order, i.e. oldest first. */
   const entries = new Map<string, number>();
   let bytes = 0;
 
   function isCached(key: string, nowMs: number): boolean {
-    const expiresAtMs = entries.get(key);
-    if (expiresAtMs === undefined) return false;
-    if (expiresAtMs > nowMs) return true;
+    const untilMs = entries.get(key);
+    if (untilMs === undefined) return false;
+    if (untilMs > nowMs) return true;
     remove(key);
     return false;
   }
@@ -47,66 +55,99 @@ export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOp
     if (entries.delete(key)) bytes -= entryBytes(key);
   }
 
-  function insert(key: string, expiresAtMs: number): void {
+  function insert(key: string, untilMs: number): void {
     const size = entryBytes(key);
     if (size > maxBytes || entries.has(key)) return;
     for (const oldest of entries.keys()) {
       if (bytes + size <= maxBytes) break;
       remove(oldest);
     }
-    entries.set(key, expiresAtMs);
+    entries.set(key, untilMs);
     bytes += size;
   }
 
-  function record(op: CounterOp, v: Verdict | undefined, nowMs: number): void {
-    if (v === undefined) return; // a store that broke its contract; the engine rejects the batch
-    if (v.after > op.limit) {
-      if (op.expiresAtMs > nowMs) insert(op.key, op.expiresAtMs);
-    } else if (op.negative) {
+  /** Records what the inner store said about the group of `size` ops starting at ops[i]. */
+  function record(ops: readonly CounterOp[], outs: readonly Outcome[], i: number, size: number, nowMs: number) {
+    const op = ops[i] as CounterOp;
+    if (op.negative) {
       remove(op.key);
+      return;
     }
+    let untilMs = 0;
+    for (let j = i; j < i + size; j++) {
+      const o = outs[j];
+      if (o === undefined) return; // a store that broke its contract; the engine rejects the batch
+      const member = ops[j] as CounterOp;
+      if (o.admitted || !(member.hits <= 1 || member.limit.strategy === "fixed_window")) continue;
+      const until = nowMs + o.retryAfterMs;
+      if (until > untilMs) untilMs = until;
+    }
+    if (untilMs > nowMs) insert(op.key, untilMs);
   }
 
   return {
-    async apply(ops: readonly CounterOp[]): Promise<readonly Verdict[]> {
+    async apply(ops: readonly CounterOp[]): Promise<readonly Outcome[]> {
       const nowMs = clock.nowMs();
       const n = ops.length;
       let hits = 0;
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < n; i += groupSize(ops[i] as CounterOp)) {
         const op = ops[i] as CounterOp;
-        if (!op.negative && isCached(op.key, nowMs)) hits++;
+        if (answerable(op) && isCached(op.key, nowMs)) hits++;
       }
       if (hits === 0) {
-        const verdicts = await inner.apply(ops);
-        for (let i = 0; i < n; i++) record(ops[i] as CounterOp, verdicts[i], nowMs);
-        return verdicts;
+        const outs = await inner.apply(ops);
+        for (let i = 0; i < n; i += groupSize(ops[i] as CounterOp)) {
+          record(ops, outs, i, groupSize(ops[i] as CounterOp), nowMs);
+        }
+        return outs;
       }
-      const verdicts: Verdict[] = new Array(n);
+      const outs: Outcome[] = new Array(n);
       const misses: CounterOp[] = [];
       const missIndex: number[] = [];
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < n; ) {
         const op = ops[i] as CounterOp;
-        if (!op.negative && entries.has(op.key)) {
-          verdicts[i] = { before: op.limit + 1, after: op.limit + 1, fromLocalCache: true };
-        } else {
-          misses.push(op);
-          missIndex.push(i);
+        const size = groupSize(op);
+        const cachedUntil = answerable(op) ? entries.get(op.key) : undefined;
+        for (let j = i; j < i + size && j < n; j++) {
+          if (cachedUntil !== undefined) {
+            const retryAfterMs = cachedUntil > nowMs ? cachedUntil - nowMs : 1;
+            outs[j] = cachedOutcome(retryAfterMs);
+          } else {
+            misses.push(ops[j] as CounterOp);
+            missIndex.push(j);
+          }
         }
+        i += size;
       }
       if (misses.length > 0) {
         const answered = await inner.apply(misses);
-        for (let j = 0; j < misses.length; j++) {
-          const v = answered[j];
-          verdicts[missIndex[j] as number] = v as Verdict;
-          record(misses[j] as CounterOp, v, nowMs);
+        for (let j = 0; j < misses.length; j++) outs[missIndex[j] as number] = answered[j] as Outcome;
+        for (let j = 0; j < misses.length; j += groupSize(misses[j] as CounterOp)) {
+          record(misses, answered, j, groupSize(misses[j] as CounterOp), nowMs);
         }
       }
-      return verdicts;
+      return outs;
     },
     close(): Promise<void> {
       entries.clear();
       bytes = 0;
       return inner.close();
     },
+  };
+}
+
+function groupSize(op: CounterOp): number {
+  return op.group > 1 ? op.group : 1;
+}
+
+function cachedOutcome(retryAfterMs: number): Outcome {
+  return {
+    admitted: false,
+    remaining: 0,
+    retryAfterMs,
+    resetAfterMs: retryAfterMs,
+    consumed: 0,
+    used: 0,
+    fromLocalCache: true,
   };
 }

@@ -10,9 +10,10 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CounterStore } from "../../src/domain/ports.js";
-import type { CounterOp, Unit, Verdict } from "../../src/domain/types.js";
+import type { CounterOp, Outcome, Unit } from "../../src/domain/types.js";
 import { MAX_HITS, UNIT_SECONDS } from "../../src/domain/types.js";
 import { FakeClock } from "../helpers/fake-clock.js";
+import { type TestLimitSpec, testLimit } from "../helpers/limits.js";
 
 export interface CounterStoreSuiteOptions<S extends CounterStore> {
   /**
@@ -42,17 +43,46 @@ export function makeOp(
     key: `${key}_${start}`,
     hits,
     negative: extra.negative ?? false,
-    limit: extra.limit ?? Number.MAX_SAFE_INTEGER,
-    unit,
-    windowSeconds,
+    limit: testLimit({ requestsPerUnit: extra.limit ?? 2 ** 52, unit }),
+    nowMs: clock.nowMs(),
     windowStartSeconds: start,
-    expiresAtMs: (start + windowSeconds) * 1000,
-    algorithm: "fixed_window",
+    group: 1,
   };
 }
 
-function afters(verdicts: readonly Verdict[]): number[] {
-  return verdicts.map((v) => v.after);
+/**
+ * An op of any limit, as the engine builds it: `key` is the descriptor part; the limit's tag (and for the
+ * reference's fixed window, the window start) is appended as plan.ts does. `group` marks a group's first op.
+ */
+export function makeLimitOp(
+  clock: FakeClock,
+  key: string,
+  hits: number,
+  spec: TestLimitSpec,
+  extra: { readonly negative?: boolean; readonly group?: number } = {},
+): CounterOp {
+  const limit = testLimit(spec);
+  const nowSeconds = Math.floor(clock.nowMs() / 1000);
+  const start = nowSeconds - (nowSeconds % limit.windowSeconds);
+  return {
+    key: limit.keyTag === "" ? `${key}_${start}` : `{${key}}${limit.keyTag}`,
+    hits,
+    negative: extra.negative ?? false,
+    limit,
+    nowMs: clock.nowMs(),
+    windowStartSeconds: start,
+    group: extra.group ?? 1,
+  };
+}
+
+/** The counter after each op (a fixed window's `used`). */
+function afters(outcomes: readonly Outcome[]): number[] {
+  return outcomes.map((o) => o.used);
+}
+
+/** `[counter before, counter after]` of fixed-window counting ops. */
+function counts(o: Outcome): [number, number] {
+  return [o.used - o.consumed, o.used];
 }
 
 export function describeCounterStore<S extends CounterStore>(
@@ -77,14 +107,14 @@ export function describeCounterStore<S extends CounterStore>(
 
     it("counts hits per key and reports the count before and after", async () => {
       const { store, clock, key } = await setup();
-      expect(await store.apply([makeOp(clock, key("a"), 1)])).toEqual([{ before: 0, after: 1, fromLocalCache: false }]);
-      expect(await store.apply([makeOp(clock, key("a"), 3)])).toEqual([{ before: 1, after: 4, fromLocalCache: false }]);
+      expect((await store.apply([makeOp(clock, key("a"), 1)])).map(counts)).toEqual([[0, 1]]);
+      expect((await store.apply([makeOp(clock, key("a"), 3)])).map(counts)).toEqual([[1, 4]]);
       expect(afters(await store.apply([makeOp(clock, key("b"), 2)]))).toEqual([2]);
     });
 
     it("reads without counting when hits is 0", async () => {
       const { store, clock, key } = await setup();
-      expect(await store.apply([makeOp(clock, key("r"), 0)])).toEqual([{ before: 0, after: 0, fromLocalCache: false }]);
+      expect((await store.apply([makeOp(clock, key("r"), 0)])).map(counts)).toEqual([[0, 0]]);
       if (opts.countKeys) expect(await opts.countKeys(store, prefix)).toBe(0);
       await store.apply([makeOp(clock, key("r"), 2)]);
       expect(afters(await store.apply([makeOp(clock, key("r"), 0)]))).toEqual([2]);
@@ -93,13 +123,13 @@ export function describeCounterStore<S extends CounterStore>(
 
     it("applies a batch in order, counting a key that appears twice sequentially", async () => {
       const { store, clock, key } = await setup();
-      const verdicts = await store.apply([
+      const outcomes = await store.apply([
         makeOp(clock, key("x"), 1),
         makeOp(clock, key("y"), 5),
         makeOp(clock, key("x"), 2),
         makeOp(clock, key("y"), 0),
       ]);
-      expect(verdicts.map((v) => [v.before, v.after])).toEqual([
+      expect(outcomes.map(counts)).toEqual([
         [0, 1],
         [0, 5],
         [1, 3],
@@ -107,7 +137,7 @@ export function describeCounterStore<S extends CounterStore>(
       ]);
     });
 
-    it("answers an empty batch with no verdicts", async () => {
+    it("answers an empty batch with no outcomes", async () => {
       const { store } = await setup();
       expect(await store.apply([])).toEqual([]);
     });
@@ -134,9 +164,9 @@ export function describeCounterStore<S extends CounterStore>(
       const { store, clock, key } = await setup();
       const op = makeOp(clock, key("hot"), 1);
       const results = await Promise.all(Array.from({ length: 1000 }, () => store.apply([op])));
-      const counts = results.map((r) => (r[0] as Verdict).after).sort((a, b) => a - b);
-      expect(counts).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
-      for (const r of results) expect((r[0] as Verdict).before).toBe((r[0] as Verdict).after - 1);
+      const after = results.map((r) => (r[0] as Outcome).used).sort((a, b) => a - b);
+      expect(after).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+      for (const r of results) expect((r[0] as Outcome).consumed).toBe(1);
     });
 
     it("counts huge hits exactly, beyond 2^32", async () => {
@@ -152,9 +182,7 @@ export function describeCounterStore<S extends CounterStore>(
     it("subtracts negative hits, flooring the counter at 0", async () => {
       const { store, clock, key } = await setup();
       await store.apply([makeOp(clock, key("n"), 5)]);
-      expect(await store.apply([makeOp(clock, key("n"), 3, { negative: true })])).toEqual([
-        { before: 5, after: 2, fromLocalCache: false },
-      ]);
+      expect(afters(await store.apply([makeOp(clock, key("n"), 3, { negative: true })]))).toEqual([2]);
       expect(afters(await store.apply([makeOp(clock, key("n"), 10, { negative: true })]))).toEqual([0]);
       expect(afters(await store.apply([makeOp(clock, key("n"), 1)]))).toEqual([1]);
       expect(afters(await store.apply([makeOp(clock, key("none"), 4, { negative: true })]))).toEqual([0]);

@@ -78,8 +78,8 @@ describe("Redis Cluster", () => {
     const ops = Array.from({ length: 30 }, (_, i) => makeOp(clock, `user_${i * 7_919}_${run}`, i + 1));
     await Promise.all(nodes.map((n) => n.config("RESETSTAT")));
     const requests = await Promise.all([backend.apply(ops), backend.apply(ops)]);
-    expect(requests[0]?.map((v) => v.after)).toEqual(ops.map((op) => op.hits));
-    expect(requests[1]?.map((v) => v.after)).toEqual(ops.map((op) => 2 * op.hits));
+    expect(requests[0]?.map((v) => v.used)).toEqual(ops.map((op) => op.hits));
+    expect(requests[1]?.map((v) => v.used)).toEqual(ops.map((op) => 2 * op.hits));
 
     const owners = await Promise.all(ops.map((op) => ownerOf(op.key)));
     expect(new Set(owners)).toEqual(new Set([0, 1, 2]));

@@ -63,11 +63,11 @@ describe("Redis store, one RESP batch per flush", () => {
       settled(store.apply([bad])),
       settled(store.apply([after])),
     ]);
-    expect(first.value?.map((v) => v.after)).toEqual([1]);
+    expect(first.value?.map((v) => v.used)).toEqual([1]);
     expect(failed.err).toBeInstanceOf(StoreUnavailableError);
-    expect(last.value?.map((v) => v.after)).toEqual([2]);
+    expect(last.value?.map((v) => v.used)).toEqual([2]);
     // The connection's reply queue is still aligned for the next batches.
-    expect((await store.apply([before, after])).map((v) => v.after)).toEqual([2, 4]);
+    expect((await store.apply([before, after])).map((v) => v.used)).toEqual([2, 4]);
     await store.close();
   });
 
@@ -92,7 +92,7 @@ describe("Redis store, one RESP batch per flush", () => {
     await new Promise((r) => setTimeout(r, 300)); // the pause ends
     await waitConnected(store);
     expect(await inspect.get(op.key)).toBeNull(); // the killed INCRBY never ran, and was not resent
-    expect((await store.apply([op])).map((v) => v.after)).toEqual([1]);
+    expect((await store.apply([op])).map((v) => v.used)).toEqual([1]);
     await store.close();
   });
 });

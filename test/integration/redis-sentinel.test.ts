@@ -5,7 +5,7 @@
 import { performance } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import type { Verdict } from "../../src/domain/types.js";
+import type { Outcome } from "../../src/domain/types.js";
 import { createRedisBackend, type RedisBackend } from "../../src/store/redis/create-redis-backend.js";
 import { makeOp, makeSuiteClock } from "../contract/counter-store.contract.js";
 import { createLogSink } from "../helpers/log-sink.js";
@@ -42,7 +42,7 @@ describe("Redis Sentinel", () => {
     await waitConnected(backend);
     const clock = makeSuiteClock();
     const op = makeOp(clock, "sentinel_basic", 2);
-    expect((await backend.apply([op, op])).map((v) => v.after)).toEqual([2, 4]);
+    expect((await backend.apply([op, op])).map((v) => v.used)).toEqual([2, 4]);
     expect(await set.master.cli("GET", op.key)).toBe("4");
     await backend.close();
   });
@@ -53,7 +53,7 @@ describe("Redis Sentinel", () => {
     const clock = makeSuiteClock();
     const op = makeOp(clock, "sentinel_failover", 1);
     const errors: unknown[] = [];
-    const ok: Verdict[] = [];
+    const ok: Outcome[] = [];
     let running = true;
     const traffic = (async () => {
       while (running) {
@@ -92,7 +92,7 @@ describe("Redis Sentinel", () => {
     for (const err of errors) expect(err).toBeInstanceOf(StoreUnavailableError);
     // The counter lives on the new master now, continuing from the replicated value.
     const onNew = Number(await newMaster.cli("GET", op.key));
-    expect(onNew).toBe(ok[ok.length - 1]?.after);
+    expect(onNew).toBe(ok[ok.length - 1]?.used);
     expect(onNew).toBeGreaterThan(40); // 20 replicated before the failover + 20 after it
     await backend.close();
   });

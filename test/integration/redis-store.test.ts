@@ -163,7 +163,7 @@ describe("Redis command budget", () => {
     expect(calls["eval"] ?? 0).toBe(0);
     expect(calls["evalsha"] ?? 0).toBe(0);
     // every request still got its own exact count
-    const seen = results.map((r) => r[0]?.after).sort((a, b) => (a ?? 0) - (b ?? 0));
+    const seen = results.map((r) => r[0]?.used).sort((a, b) => (a ?? 0) - (b ?? 0));
     expect(seen).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     await store.close();
   });
@@ -185,7 +185,7 @@ describe("Redis command budget", () => {
     const store = await makeStore(clock);
     await inspect.config("RESETSTAT");
     const op = makeOp(clock, `get_${Date.now()}`, 0);
-    expect(await store.apply([op])).toEqual([{ before: 0, after: 0, fromLocalCache: false }]);
+    expect(await store.apply([op])).toMatchObject([{ admitted: true, used: 0, consumed: 0, fromLocalCache: false }]);
     const calls = await commandCalls();
     expect(calls["get"]).toBe(1);
     expect(await inspect.exists(op.key)).toBe(0);
@@ -199,9 +199,9 @@ describe("connection settings", () => {
     const clock = makeSuiteClock();
     const store = await makeStore(clock, { REDIS_SOCKET_TYPE: "unix", REDIS_URL: unix.socketPath ?? "" });
     const op = makeOp(clock, "unix_key", 2);
-    expect(await store.apply([op, op])).toEqual([
-      { before: 0, after: 2, fromLocalCache: false },
-      { before: 2, after: 4, fromLocalCache: false },
+    expect((await store.apply([op, op])).map((o) => [o.used, o.consumed])).toEqual([
+      [2, 2],
+      [4, 2],
     ]);
     expect(await unix.cli("GET", op.key)).toBe("4");
     await store.close();
@@ -214,7 +214,7 @@ describe("connection settings", () => {
     const clock = makeSuiteClock();
     for (const auth of [secret, "sluice:u-pass"]) {
       const store = await makeStore(clock, { REDIS_URL: locked.address, REDIS_AUTH: auth });
-      expect((await store.apply([makeOp(clock, "auth_key", 1)]))[0]?.before).toBeGreaterThanOrEqual(0);
+      expect((await store.apply([makeOp(clock, "auth_key", 1)]))[0]?.consumed).toBe(1);
       await store.close();
     }
     const sink = createLogSink("debug");

@@ -44,7 +44,7 @@ function storeFrom(env: Record<string, string>, logger = createLogSink("warn").l
 async function expectCounts(store: RedisCounterStore, label: string): Promise<void> {
   await waitConnected(store);
   const op = makeOp(makeSuiteClock(), `tls_${label}`, 2);
-  expect((await store.apply([op, op])).map((v) => v.after)).toEqual([2, 4]);
+  expect((await store.apply([op, op])).map((v) => v.used)).toEqual([2, 4]);
   expect(await server.cli("GET", op.key)).toBe("4");
   await store.close();
 }

@@ -54,7 +54,7 @@ async function startWatcher(
 }
 
 function limitOf(w: RulesWatcher, domain: string): number | undefined {
-  return w.current()?.findRule(domain, [{ key: "k", value: "v" }])?.requestsPerUnit;
+  return w.current()?.findRule(domain, [{ key: "k", value: "v" }])?.limits[0]?.requestsPerUnit;
 }
 
 /** Polls until `probe` holds; fails if it takes longer than VISIBLE_WITHIN_MS. Returns the time it took. */

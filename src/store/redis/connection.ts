@@ -8,6 +8,7 @@ import { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisEndpointSettings } from "../../settings/redis-settings.js";
 import { clusterOptions, redisOptions } from "./client-options.js";
+import { LIMITS_COMMAND, LIMITS_LUA } from "./limits-script.js";
 import { REFUND_COMMAND, REFUND_LUA } from "./refund-script.js";
 
 export interface RedisConnection {
@@ -47,6 +48,8 @@ export function createRedisConnection(
     client = new Redis(redisOptions(endpoint));
   }
   client.defineCommand(REFUND_COMMAND, { numberOfKeys: 1, lua: REFUND_LUA });
+  // numberOfKeys omitted: the first argument of each call is its key count.
+  client.defineCommand(LIMITS_COMMAND, { lua: LIMITS_LUA });
 
   let up = false;
   let errorLogged = false;

@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import { StoreUnavailableError } from "../../domain/errors.js";
 import type { Clock } from "../../domain/ports.js";
-import type { CounterOp, Verdict } from "../../domain/types.js";
+import type { CounterOp, Outcome } from "../../domain/types.js";
 import type { FailurePolicy } from "../../settings/redis-settings.js";
 import { createMemoryStore, type MemoryStore } from "../memory-store.js";
 import { errorSummary } from "./connection.js";
@@ -34,15 +34,15 @@ export function withFailurePolicy(inner: RedisCounterStore, opts: FailurePolicyO
   let degraded = false;
   let local: MemoryStore | undefined;
 
-  const recovered = (verdicts: readonly Verdict[]): readonly Verdict[] => {
+  const recovered = (outcomes: readonly Outcome[]): readonly Outcome[] => {
     if (degraded) {
       degraded = false;
       log.info({ target: inner.endpoint.target, policy }, "redis is back; deciding with redis again");
     }
-    return verdicts;
+    return outcomes;
   };
 
-  const fallback = (ops: readonly CounterOp[], err: unknown): readonly Verdict[] | Promise<readonly Verdict[]> => {
+  const fallback = (ops: readonly CounterOp[], err: unknown): readonly Outcome[] | Promise<readonly Outcome[]> => {
     const unavailable =
       err instanceof StoreUnavailableError ? err : new StoreUnavailableError("redis store failed", { cause: err });
     if (!degraded) {
@@ -53,10 +53,9 @@ export function withFailurePolicy(inner: RedisCounterStore, opts: FailurePolicyO
       case "unavailable":
         throw unavailable;
       case "allow":
-        return ops.map(() => ({ before: 0, after: 0, fromLocalCache: false }));
+        return ops.map(allowed);
       case "deny":
-        // Not counted, but over whatever the limit: one more than the limit before and after.
-        return ops.map((op) => ({ before: op.limit + 1, after: op.limit + 1, fromLocalCache: false }));
+        return ops.map(denied);
       case "local":
         local ??= createMemoryStore({ clock: opts.clock, maxKeys: opts.localMaxKeys });
         return local.apply(ops);
@@ -66,12 +65,40 @@ export function withFailurePolicy(inner: RedisCounterStore, opts: FailurePolicyO
   return {
     endpoint: inner.endpoint,
     connected: () => inner.connected(),
-    apply(ops: readonly CounterOp[]): Promise<readonly Verdict[]> {
+    apply(ops: readonly CounterOp[]): Promise<readonly Outcome[]> {
       return inner.apply(ops).then(recovered, (err: unknown) => fallback(ops, err));
     },
     async close(): Promise<void> {
       await inner.close();
       await local?.close();
     },
+  };
+}
+
+/** `allow`: the op passes as if nothing were used; nothing is counted. */
+function allowed(op: CounterOp): Outcome {
+  const windowMs = op.limit.windowSeconds * 1000;
+  return {
+    admitted: true,
+    remaining: op.limit.burst,
+    retryAfterMs: 0,
+    resetAfterMs: windowMs,
+    consumed: 0,
+    used: 0,
+    fromLocalCache: false,
+  };
+}
+
+/** `deny`: the op is rejected without being counted; callers are told to retry after one window. */
+function denied(op: CounterOp): Outcome {
+  const windowMs = op.limit.windowSeconds * 1000;
+  return {
+    admitted: false,
+    remaining: 0,
+    retryAfterMs: windowMs,
+    resetAfterMs: windowMs,
+    consumed: 0,
+    used: 0,
+    fromLocalCache: false,
   };
 }

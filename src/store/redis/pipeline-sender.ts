@@ -6,10 +6,14 @@
  */
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { keySlot } from "./key-slot.js";
+import { LIMITS_COMMAND } from "./limits-script.js";
 import { REFUND_COMMAND } from "./refund-script.js";
 import type { RawReplies, Sender, WireBatch } from "./wire-batch.js";
 
-type Pipeline = ChainableCommander & { [REFUND_COMMAND]: (key: string, hits: number) => ChainableCommander };
+type Pipeline = ChainableCommander & {
+  [REFUND_COMMAND]: (key: string, hits: number) => ChainableCommander;
+  [LIMITS_COMMAND]: (numKeys: number, ...keysAndArgs: string[]) => ChainableCommander;
+};
 
 interface Group {
   readonly pipeline: Pipeline;
@@ -52,7 +56,10 @@ export function createPipelineSender(client: Redis | Cluster, cluster: boolean):
         if (kinds[i] === "incr") p.incrby(key, arg);
         else if (kinds[i] === "get") p.get(key);
         else if (kinds[i] === "expire") p.expire(key, arg);
-        else p[REFUND_COMMAND](key, arg);
+        else if (kinds[i] === "script") {
+          const call = batch.scripts[arg] as (typeof batch.scripts)[number];
+          p[LIMITS_COMMAND](call.keys.length, ...call.keys, ...call.args);
+        } else p[REFUND_COMMAND](key, arg);
       }
       let pending = groups.size;
       if (pending === 0) {

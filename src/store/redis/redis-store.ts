@@ -20,9 +20,10 @@
  * connection itself is replaced when it stays silent (client-options.ts).
  */
 import type { Logger } from "pino";
+import { evaluateOps, type StateAccess } from "../../algorithms/index.js";
 import { StoreUnavailableError } from "../../domain/errors.js";
 import type { Clock, CounterStore } from "../../domain/ports.js";
-import type { CounterOp, Verdict } from "../../domain/types.js";
+import type { CounterOp, Outcome } from "../../domain/types.js";
 import type { RedisEndpointSettings } from "../../settings/redis-settings.js";
 import {
   type BatchPlan,
@@ -31,13 +32,15 @@ import {
   planBatch,
   type Segment,
   type SegmentValue,
-  verdictOf,
+  stateBefore,
 } from "./batch-plan.js";
 import { type BatchTimer, createBatchTimer, PENDING, type TimedBatch } from "./batch-timer.js";
 import { createRedisConnection, errorSummary, type RedisConnection } from "./connection.js";
+import { keySlot } from "./key-slot.js";
+import { stateFromReply } from "./limits-script.js";
 import { createPipelineSender } from "./pipeline-sender.js";
 import { createRespSender, supportsRespBatches } from "./resp-sender.js";
-import { addCommand, createWireBatch, type RawReplies, type Sender } from "./wire-batch.js";
+import { addCommand, addScript, createWireBatch, type RawReplies, type Sender } from "./wire-batch.js";
 
 export interface RedisStoreOptions {
   readonly endpoint: RedisEndpointSettings;
@@ -75,7 +78,7 @@ const MAX_PENDING_EXPIRES = 65_536;
 
 interface Waiter {
   readonly ops: readonly CounterOp[];
-  readonly resolve: (verdicts: readonly Verdict[]) => void;
+  readonly resolve: (outcomes: readonly Outcome[]) => void;
   readonly reject: (err: StoreUnavailableError) => void;
 }
 
@@ -113,7 +116,7 @@ class RedisStore implements RedisCounterStore {
     return this.connection.ready();
   }
 
-  apply(ops: readonly CounterOp[]): Promise<readonly Verdict[]> {
+  apply(ops: readonly CounterOp[]): Promise<readonly Outcome[]> {
     if (ops.length === 0) return Promise.resolve([]);
     const refusal = this.connectionRefusal();
     if (refusal !== undefined) return Promise.reject(refusal);
@@ -166,8 +169,11 @@ class RedisStore implements RedisCounterStore {
     if (waiters.length > 0) {
       const requests: (readonly CounterOp[])[] = new Array(waiters.length);
       for (let r = 0; r < waiters.length; r++) requests[r] = (waiters[r] as Waiter).ops;
-      plan = planBatch(requests);
-      for (const segment of plan.segments) addCommand(wire, segment.kind, segment.key, segment.total);
+      plan = planBatch(requests, this.connection.isCluster ? keySlot : undefined);
+      for (const segment of plan.segments) {
+        if (segment.call !== undefined) addScript(wire, segment.call);
+        else addCommand(wire, segment.kind, segment.key, segment.total);
+      }
     }
     const keys = this.expireKeys;
     const ttls = this.expireTtls;
@@ -206,18 +212,29 @@ class RedisStore implements RedisCounterStore {
   private settle(waiter: Waiter, plan: BatchPlan, r: number, values: readonly (SegmentValue | Error)[]): void {
     const refs = plan.refs[r] as readonly number[];
     const ops = waiter.ops;
-    const verdicts: Verdict[] = new Array(ops.length);
     for (let i = 0; i < ops.length; i++) {
-      const s = refs[2 * i] as number;
-      const value = values[s];
+      const value = values[refs[2 * i] as number];
       if (value === undefined || value instanceof Error) {
         const detail = value?.message ?? "no reply";
         waiter.reject(new StoreUnavailableError(`redis ${this.endpoint.target}: ${detail}`, { cause: value }));
         return;
       }
-      verdicts[i] = verdictOf(plan.segments[s] as Segment, value, refs[2 * i + 1] as number, ops[i] as CounterOp);
     }
-    waiter.resolve(verdicts);
+    // The states Redis saw, fed to the same step functions as the memory store (the script already wrote).
+    const access: StateAccess = {
+      read(op: CounterOp, i: number): unknown {
+        const segment = plan.segments[refs[2 * i] as number] as Segment;
+        const value = values[refs[2 * i] as number] as SegmentValue;
+        const at = refs[2 * i + 1] as number;
+        if (segment.kind !== "script") return stateBefore(segment, value, at);
+        const pair = value as readonly number[];
+        return stateFromReply(op, pair[2 * at] ?? 0, pair[2 * at + 1] ?? 0);
+      },
+      write(): void {},
+    };
+    const outcomes: Outcome[] = new Array(ops.length);
+    evaluateOps(ops, access, outcomes);
+    waiter.resolve(outcomes);
   }
 
   /** Keys this batch created get their TTL in the next batch: rest of the window + jitter, in whole seconds. */

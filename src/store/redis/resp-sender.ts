@@ -12,6 +12,8 @@
  * back to pipelines if a future ioredis changes it.
  */
 import type { Command, Redis } from "ioredis";
+import type { ScriptCall } from "./limits-script.js";
+import { LIMITS_LUA } from "./limits-script.js";
 import { REFUND_LUA } from "./refund-script.js";
 import type { RawReplies, Sender, WireBatch } from "./wire-batch.js";
 
@@ -126,8 +128,26 @@ export function encodeBatch(batch: WireBatch): string {
       case "refund":
         out += `${REFUND_HEAD}${bulkKey}${bulk(args[i] as number)}`;
         break;
+      case "script":
+        out += encodeScript(batch, args[i] as number);
+        break;
     }
   }
+  return out;
+}
+
+const LIMITS_BULK = `$${Buffer.byteLength(LIMITS_LUA)}\r\n${LIMITS_LUA}\r\n`;
+
+/**
+ * EVAL of the limits script. EVAL rather than EVALSHA: it survives a Redis restart or failover that empties the
+ * script cache without a NOSCRIPT retry, and it is sent once per flush, not per op (Redis only hashes the body to
+ * find its compiled function).
+ */
+function encodeScript(batch: WireBatch, index: number): string {
+  const call = batch.scripts[index] as ScriptCall;
+  let out = `*${3 + call.keys.length + call.args.length}\r\n$4\r\nEVAL\r\n${LIMITS_BULK}${bulk(call.keys.length)}`;
+  for (const key of call.keys) out += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
+  for (const arg of call.args) out += `$${arg.length}\r\n${arg}\r\n`;
   return out;
 }
 

@@ -5,18 +5,30 @@
  * connection (single and sentinel), pipeline-sender.ts as one ioredis pipeline per Cluster node.
  */
 
-/** INCRBY key n | GET key | the refund script on key with n | EXPIRE key n. */
-export type WireKind = "incr" | "get" | "refund" | "expire";
+import type { ScriptCall } from "./limits-script.js";
 
-/** Parallel arrays (no object per command): command i is `kinds[i] keys[i] args[i]` (args unused for GET). */
+/** INCRBY key n | GET key | the refund script on key with n | EXPIRE key n | the limits script (`scripts[n]`). */
+export type WireKind = "incr" | "get" | "refund" | "expire" | "script";
+
+/**
+ * Parallel arrays (no object per command): command i is `kinds[i] keys[i] args[i]` (args unused for GET). For a
+ * limits-script command, `keys[i]` is its first key (for Cluster routing) and `args[i]` indexes `scripts`.
+ */
 export interface WireBatch {
   readonly kinds: WireKind[];
   readonly keys: string[];
   readonly args: number[];
+  readonly scripts: ScriptCall[];
 }
 
 export function createWireBatch(): WireBatch {
-  return { kinds: [], keys: [], args: [] };
+  return { kinds: [], keys: [], args: [], scripts: [] };
+}
+
+/** Adds one limits-script call. */
+export function addScript(batch: WireBatch, call: ScriptCall): void {
+  addCommand(batch, "script", call.keys[0] ?? "", batch.scripts.length);
+  batch.scripts.push(call);
 }
 
 export function addCommand(batch: WireBatch, kind: WireKind, key: string, arg: number): void {

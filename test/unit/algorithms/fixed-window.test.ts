@@ -1,25 +1,20 @@
 import { describe, expect, it } from "vitest";
-import {
-  fixedWindowStep,
-  isOverLimit,
-  secondsUntilReset,
-  windowStartSeconds,
-} from "../../../src/algorithms/fixed-window.js";
-import { applyStep } from "../../../src/algorithms/index.js";
+import { fixedWindow, secondsUntilReset, windowStartSeconds } from "../../../src/algorithms/fixed-window.js";
 import type { CounterOp } from "../../../src/domain/types.js";
 import { MAX_HITS } from "../../../src/domain/types.js";
+import { testLimit } from "../../helpers/limits.js";
 
-function op(hits: number, negative = false): CounterOp {
+const NOW_MS = 1_700_000_065_000;
+
+function op(hits: number, negative = false, spec: Parameters<typeof testLimit>[0] = {}): CounterOp {
   return {
     key: "k_1700000040",
     hits,
     negative,
-    limit: 10,
-    unit: "minute",
-    windowSeconds: 60,
+    limit: testLimit({ requestsPerUnit: 10, unit: "minute", ...spec }),
+    nowMs: NOW_MS,
     windowStartSeconds: 1_700_000_040,
-    expiresAtMs: 1_700_000_100_000,
-    algorithm: "fixed_window",
+    group: 1,
   };
 }
 
@@ -51,7 +46,7 @@ describe("secondsUntilReset()", () => {
   });
 });
 
-describe("fixedWindowStep()", () => {
+describe("fixedWindow.step()", () => {
   it.each([
     ["adds hits", 0, op(1), 1],
     ["adds several hits", 4, op(3), 7],
@@ -62,18 +57,44 @@ describe("fixedWindowStep()", () => {
     ["floors a refund at 0", 2, op(5, true), 0],
     ["refunds nothing from an empty counter", 0, op(1, true), 0],
   ])("%s", (_label, before, o, after) => {
-    expect(fixedWindowStep(before, o)).toEqual({ before, after, fromLocalCache: false });
-    expect(applyStep(before, o)).toEqual({ before, after, fromLocalCache: false });
+    const r = fixedWindow.step(before, o, true);
+    expect(r.next).toBe(after);
+    expect(r.outcome.used).toBe(after);
+    expect(r.outcome.consumed).toBe(o.negative ? 0 : o.hits);
   });
-});
 
-describe("isOverLimit()", () => {
   it.each([
-    [10, 10, false],
-    [11, 10, true],
-    [0, 0, false],
-    [1, 0, true],
-  ])("count %i against limit %i is over: %s", (after, limit, over) => {
-    expect(isOverLimit(after, limit)).toBe(over);
+    // before, hits, admitted, remaining, consumed
+    [0, 1, true, 9, 1],
+    [9, 1, true, 0, 1],
+    [10, 0, true, 0, 0],
+    [10, 1, false, 0, 1],
+    [11, 0, false, 0, 0],
+    [0, 0, true, 10, 0],
+  ])("from %i with %i hits: admitted %s, remaining %i, consumed %i (count-always)", (before, hits, ok, rem, con) => {
+    const r = fixedWindow.step(before, op(hits), true);
+    expect(r.outcome).toMatchObject({ admitted: ok, remaining: rem, consumed: con });
+    expect(r.outcome.retryAfterMs).toBe(ok ? 0 : 35_000);
+    expect(r.outcome.resetAfterMs).toBe(35_000);
+    expect(r.write).toBe(hits > 0);
+  });
+
+  it.each([
+    // before, hits, admitted (budget: OVER once nothing is left; a check needs one unit)
+    [9, 0, true],
+    [10, 0, false],
+    [8, 1, true],
+    [9, 1, false],
+    [9, 5, false],
+  ])("as a budget from %i with %i hits: admitted %s, every charge counted", (before, hits, ok) => {
+    const r = fixedWindow.step(before, op(hits, false, { budget: true }), true);
+    expect(r.outcome.admitted).toBe(ok);
+    expect(r.next).toBe(before + hits);
+  });
+
+  it("spans unit_multiplier units, aligned to the epoch", () => {
+    const five = op(1, false, { unitMultiplier: 5 });
+    expect(five.limit.windowSeconds).toBe(300);
+    expect(windowStartSeconds(1_700_000_065, 300)).toBe(1_699_999_800);
   });
 });

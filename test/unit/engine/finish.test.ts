@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Descriptor, Entry, LimitRule, RateLimitRequest, Verdict } from "../../../src/domain/types.js";
+import { fixedWindow } from "../../../src/algorithms/fixed-window.js";
+import type { CounterOp, Descriptor, Entry, LimitRule, Outcome, RateLimitRequest } from "../../../src/domain/types.js";
 import { UNLIMITED_REMAINING } from "../../../src/domain/types.js";
 import { createFinishContext, descriptorOutcome, finishDecision } from "../../../src/engine/finish.js";
 import { NOOP_OBSERVER } from "../../../src/engine/noop-observer.js";
@@ -39,18 +40,17 @@ function decide(specs: readonly Spec[], options: Partial<EngineOptions> = {}, re
     return { entries: [{ key: rule, value: "v" }] as Entry[], limit: undefined, hits: 1, negative: false, ...rest };
   });
   const plan = planRequest({ domain: "rl", descriptors, ...request }, ruleSet, NOW_MS, "");
-  const verdicts: Verdict[] = [];
+  const outcomes: Outcome[] = [];
   specs.forEach(([, after, extra], i) => {
-    if (plan.slots[i] === verdicts.length) {
-      const hits = extra?.hits ?? 1;
-      verdicts.push({
-        before: Math.max(0, (after ?? 0) - hits),
-        after: after ?? 0,
-        fromLocalCache: extra?.local ?? false,
-      });
+    if (plan.slots[i] === outcomes.length) {
+      const op = plan.ops[outcomes.length] as CounterOp;
+      // The fixed window's outcome for a counter that reached `after` with this op (a refund: from `after`).
+      const before = op.negative ? (after ?? 0) + op.hits : Math.max(0, (after ?? 0) - op.hits);
+      const o = fixedWindow.step(before, op, true).outcome;
+      outcomes.push(extra?.local ? { ...o, admitted: false, consumed: 0, fromLocalCache: true } : o);
     }
   });
-  return finishDecision(plan, verdicts, createFinishContext({ ...DEFAULT_ENGINE_OPTIONS, ...options }, NOOP_OBSERVER));
+  return finishDecision(plan, outcomes, createFinishContext({ ...DEFAULT_ENGINE_OPTIONS, ...options }, NOOP_OBSERVER));
 }
 
 describe("finishDecision()", () => {
@@ -210,7 +210,7 @@ describe("finishDecision()", () => {
         ["six", 7],
         ["hourly", 99],
       ],
-      ["6", "0", "35"],
+      ["6", "0", "35", "35"],
     ],
     [
       "an over-limit descriptor over a closer quota one",
@@ -218,7 +218,7 @@ describe("finishDecision()", () => {
         ["quota", 4],
         ["six", 7],
       ],
-      ["6", "0", "35"],
+      ["6", "0", "35", "35"],
     ],
     [
       "the first status at 0 when none is a failing non-quota one",
@@ -226,7 +226,7 @@ describe("finishDecision()", () => {
         ["quota", 4],
         ["plain", 10],
       ],
-      ["3", "0", "35"],
+      ["3", "0", "35", "35"],
     ],
     [
       "a shadow rule over its limit",
@@ -238,10 +238,13 @@ describe("finishDecision()", () => {
     ],
   ] as const)("adds RateLimit-* headers for %s", (_label, specs, values) => {
     const d = decide(specs as readonly Spec[], { responseHeaders: HEADERS });
+    // An over-limit status also carries Retry-After (the same seconds as the reset header).
+    const retry = values[3] === undefined ? [] : [{ key: "Retry-After", value: values[3] }];
     expect(d.responseHeaders).toEqual([
       { key: "RateLimit-Limit", value: values[0] },
       { key: "RateLimit-Remaining", value: values[1] },
       { key: "RateLimit-Reset", value: values[2] },
+      ...retry,
     ]);
   });
 
@@ -285,8 +288,24 @@ describe("finishDecision()", () => {
   });
 });
 
+/** A fixed-window outcome: `hits` counted, reaching `after` against `rpu` (or answered by the local cache). */
+function counted(hits: number, after: number, local: boolean, rpu: number): Outcome {
+  const admitted = !local && after <= rpu;
+  const remaining = after < rpu ? rpu - after : 0;
+  return {
+    admitted,
+    remaining,
+    retryAfterMs: 0,
+    resetAfterMs: 0,
+    consumed: local ? 0 : hits,
+    used: after,
+    fromLocalCache: local,
+  };
+}
+
 describe("descriptorOutcome()", () => {
   const rule = limitRule({ requestsPerUnit: 10 });
+  const LIMIT = rule.limits[0] as LimitRule["limits"][number];
   it.each([
     // hits, after, fromLocalCache, over, near, within
     [1, 1, false, 0, 0, 1],
@@ -301,9 +320,10 @@ describe("descriptorOutcome()", () => {
   ])(
     "splits %i hits reaching %i (local cache: %s) into over %i, near %i, within %i",
     (hits, after, local, over, near, within) => {
-      expect(descriptorOutcome("rl", rule, hits, after, local, Math.fround(0.8))).toEqual({
+      expect(descriptorOutcome("rl", rule, LIMIT, hits, counted(hits, after, local, 10), Math.fround(0.8))).toEqual({
         domain: "rl",
         rule,
+        limit: LIMIT,
         hits,
         overLimitHits: over,
         nearLimitHits: near,
@@ -316,15 +336,17 @@ describe("descriptorOutcome()", () => {
 
   it("computes the near threshold in float32 as the reference does", () => {
     const r = limitRule({ requestsPerUnit: 100 });
+    const l = r.limits[0] as LimitRule["limits"][number];
     // float64 would give floor(28.999…) = 28; float32 rounds the product to 29.
-    expect(descriptorOutcome("rl", r, 1, 29, false, Math.fround(0.29)).nearLimitHits).toBe(0);
-    expect(descriptorOutcome("rl", r, 1, 30, false, Math.fround(0.29)).nearLimitHits).toBe(1);
+    expect(descriptorOutcome("rl", r, l, 1, counted(1, 29, false, 100), Math.fround(0.29)).nearLimitHits).toBe(0);
+    expect(descriptorOutcome("rl", r, l, 1, counted(1, 30, false, 100), Math.fround(0.29)).nearLimitHits).toBe(1);
   });
 
   it("flags shadow mode only when a shadow rule is over its limit", () => {
     const shadow = limitRule({ requestsPerUnit: 10, shadowMode: true });
-    expect(descriptorOutcome("rl", shadow, 1, 11, false, 0.8).shadowMode).toBe(true);
-    expect(descriptorOutcome("rl", shadow, 1, 0, true, 0.8).shadowMode).toBe(true);
-    expect(descriptorOutcome("rl", shadow, 1, 10, false, 0.8).shadowMode).toBe(false);
+    const l = shadow.limits[0] as LimitRule["limits"][number];
+    expect(descriptorOutcome("rl", shadow, l, 1, counted(1, 11, false, 10), 0.8).shadowMode).toBe(true);
+    expect(descriptorOutcome("rl", shadow, l, 1, counted(1, 0, true, 10), 0.8).shadowMode).toBe(true);
+    expect(descriptorOutcome("rl", shadow, l, 1, counted(1, 10, false, 10), 0.8).shadowMode).toBe(false);
   });
 });

@@ -62,12 +62,10 @@ describe("planRequest()", () => {
         key: "p_rl_user_42_1700000040",
         hits: 3,
         negative: false,
-        limit: 5,
-        unit: "minute",
-        windowSeconds: 60,
+        limit: rules.findRule("rl", [entry("user", "42")])?.limits[0],
+        nowMs: NOW_MS,
         windowStartSeconds: 1_700_000_040,
-        expiresAtMs: 1_700_000_100_000,
-        algorithm: "fixed_window",
+        group: 1,
       },
     ]);
   });
@@ -107,15 +105,9 @@ describe("planRequest()", () => {
       "",
     );
     expect(plan.ops[0]?.key).toBe("empty_ip_1.2.3.4_path__1699999200");
-    expect(plan.ops[0]?.limit).toBe(42);
-    expect(plan.rules[0]).toMatchObject({
-      fullKey: "empty.ip_1.2.3.4.path",
-      requestsPerUnit: 42,
-      unit: "hour",
-      shadowMode: false,
-      quotaMode: false,
-      name: undefined,
-    });
+    expect(plan.ops[0]?.limit).toMatchObject({ requestsPerUnit: 42, unit: "hour", algorithm: "fixed_window" });
+    expect(plan.rules[0]).toMatchObject({ fullKey: "empty.ip_1.2.3.4.path", shadowMode: false, quotaMode: false });
+    expect(plan.rules[0]?.limits[0]).toMatchObject({ requestsPerUnit: 42, unit: "hour", name: undefined });
   });
 
   it("lets an override take precedence over a configured rule of the same entries, sharing its key", () => {
@@ -126,7 +118,7 @@ describe("planRequest()", () => {
       NOW_MS,
       "",
     );
-    expect(over.ops[0]?.limit).toBe(99);
+    expect(over.ops[0]?.limit.requestsPerUnit).toBe(99);
     expect(over.ops[0]?.key).toBe(plain.ops[0]?.key);
   });
 

@@ -8,6 +8,7 @@ import { createRateLimiter } from "../../../src/engine/rate-limiter.js";
 import { createOverLimitCache } from "../../../src/store/local-cache.js";
 import { createMemoryStore, type MemoryStore } from "../../../src/store/memory-store.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
+import { testLimit } from "../../helpers/limits.js";
 import { fixtureRuleSet, limitRule } from "./rule-set-fixture.js";
 
 const rules = fixtureRuleSet([
@@ -190,13 +191,11 @@ async function readUserA(memory: MemoryStore): Promise<number | undefined> {
       key: "rl_user_a_1700000040",
       hits: 0,
       negative: false,
-      limit: 2,
-      unit: "minute",
-      windowSeconds: 60,
+      limit: testLimit({ requestsPerUnit: 2, unit: "minute" }),
+      nowMs: 1_700_000_065_000,
       windowStartSeconds: 1_700_000_040,
-      expiresAtMs: 1_700_000_100_000,
-      algorithm: "fixed_window",
+      group: 1,
     },
   ]);
-  return v?.after;
+  return v?.used;
 }

@@ -4,6 +4,8 @@
  */
 import type { Entry, LimitRule, RuleSet } from "../../../src/domain/types.js";
 
+export { limitRule } from "../../helpers/limits.js";
+
 export interface PatternEntry {
   readonly key: string;
   readonly value?: string;
@@ -13,25 +15,6 @@ export interface FixtureRule {
   readonly domain: string;
   readonly entries: readonly PatternEntry[];
   readonly rule: LimitRule;
-}
-
-export function limitRule(overrides: Partial<LimitRule> = {}): LimitRule {
-  return {
-    fullKey: "test.key",
-    requestsPerUnit: 10,
-    unit: "minute",
-    unlimited: false,
-    shadowMode: false,
-    quotaMode: false,
-    name: undefined,
-    replaces: [],
-    detailedMetric: false,
-    valueToMetric: false,
-    metadata: undefined,
-    keyValueOverrides: [],
-    algorithm: "fixed_window",
-    ...overrides,
-  };
 }
 
 export function fixtureRuleSet(rules: readonly FixtureRule[], extraDomains: readonly string[] = []): RuleSet {

@@ -3,6 +3,7 @@ import { ConfigError } from "../../../src/domain/errors.js";
 import type { LimitRule, RuleSet } from "../../../src/domain/types.js";
 import { compileRuleSet } from "../../../src/rules/compile.js";
 import type { ConfigWarning, RuleFile } from "../../../src/rules/schema.js";
+import { flatRule } from "../../helpers/limits.js";
 import { compileText, compileValid, fixture } from "./load-fixture.js";
 
 const UNITS = "second|minute|hour|day|week|month|year";
@@ -100,10 +101,10 @@ describe("compileRuleSet()", () => {
   it("merges a domain's descriptors from several files with mergeDomainConfig", () => {
     const rs = compileValid("merge_a.yaml", "merge_b.yaml");
     expect(rs.domains).toEqual(["merged"]);
-    expect(rule(rs, "merged", "key1", "value1").requestsPerUnit).toBe(10);
-    expect(rule(rs, "merged", "key2", "value2").requestsPerUnit).toBe(20);
+    expect(rule(rs, "merged", "key1", "value1").limits[0]?.requestsPerUnit).toBe(10);
+    expect(rule(rs, "merged", "key2", "value2").limits[0]?.requestsPerUnit).toBe(20);
     // Wildcards keep file order across the merge: the first file's `a*` is tried before the second's `ab*`.
-    expect(rule(rs, "merged", "w", "abc").requestsPerUnit).toBe(11);
+    expect(rule(rs, "merged", "w", "abc").limits[0]?.requestsPerUnit).toBe(11);
   });
 
   it("still rejects a duplicate composite key across merged files, naming the second file", () => {
@@ -138,7 +139,7 @@ describe("compileRuleSet()", () => {
     ["max", "second", 4_294_967_295],
   ] as const)("reads unit %s case-insensitively as %s with requests_per_unit %d", (value, unit, rpu) => {
     const r = rule(compileValid("units.yaml"), "units", "u", value);
-    expect({ unit: r.unit, requestsPerUnit: r.requestsPerUnit, unlimited: r.unlimited }).toEqual({
+    expect({ unit: r.limits[0]?.unit, requestsPerUnit: r.limits[0]?.requestsPerUnit, unlimited: r.unlimited }).toEqual({
       unit,
       requestsPerUnit: rpu,
       unlimited: false,
@@ -147,7 +148,7 @@ describe("compileRuleSet()", () => {
 
   it("compiles rule fields: name, replaces, shadow and quota modes, unlimited, metadata", () => {
     const basic = compileValid("basic.yaml");
-    expect(rule(basic, "test-domain", "key1", "value1", "subkey1", "subvalue1")).toMatchObject({
+    expect(flatRule(rule(basic, "test-domain", "key1", "value1", "subkey1", "subvalue1"))).toMatchObject({
       fullKey: "test-domain.key1_value1.subkey1_subvalue1",
       shadowMode: true,
       quotaMode: false,
@@ -156,11 +157,17 @@ describe("compileRuleSet()", () => {
       keyValueOverrides: [],
       algorithm: "fixed_window",
     });
-    expect(rule(basic, "test-domain", "key3", "x")).toMatchObject({ quotaMode: true, shadowMode: false });
-    expect(rule(basic, "test-domain", "key6", "x")).toMatchObject({ unlimited: true, fullKey: "test-domain.key6" });
+    expect(flatRule(rule(basic, "test-domain", "key3", "x"))).toMatchObject({ quotaMode: true, shadowMode: false });
+    expect(flatRule(rule(basic, "test-domain", "key6", "x"))).toMatchObject({
+      unlimited: true,
+      fullKey: "test-domain.key6",
+    });
     const replaces = compileValid("replaces.yaml");
-    expect(rule(replaces, "replaces", "user", "vip")).toMatchObject({ name: "vip", replaces: ["per-user", "global"] });
-    expect(rule(replaces, "replaces", "user", "bob")).toMatchObject({ name: "per-user", replaces: [] });
+    expect(flatRule(rule(replaces, "replaces", "user", "vip"))).toMatchObject({
+      name: "vip",
+      replaces: ["per-user", "global"],
+    });
+    expect(flatRule(rule(replaces, "replaces", "user", "bob"))).toMatchObject({ name: "per-user", replaces: [] });
     expect(rule(compileValid("metadata.yaml"), "meta", "service", "a").metadata).toEqual({
       service_with_quota: { name: "service_2", tier: 3, ratio: 0.5, tags: ["a", "b"] },
     });
@@ -169,13 +176,17 @@ describe("compileRuleSet()", () => {
   it("returns frozen rules", () => {
     const r = rule(compileValid("basic.yaml"), "test-domain", "key2", "x");
     expect(Object.isFrozen(r)).toBe(true);
-    expect(Object.isFrozen(r.replaces)).toBe(true);
+    expect(Object.isFrozen(r.limits[0]?.replaces)).toBe(true);
   });
 
   it("reads YAML 1.1 like go-yaml v2: yes/no, integers as strings, octal, merge keys, null items", () => {
     const rs = compileValid("yaml11.yaml");
-    expect(rule(rs, "yaml11", "port", "8080").requestsPerUnit).toBe(8);
-    expect(rule(rs, "yaml11", "flag", "yes")).toMatchObject({ shadowMode: true, requestsPerUnit: 3, unit: "minute" });
+    expect(rule(rs, "yaml11", "port", "8080").limits[0]?.requestsPerUnit).toBe(8);
+    expect(flatRule(rule(rs, "yaml11", "flag", "yes"))).toMatchObject({
+      shadowMode: true,
+      requestsPerUnit: 3,
+      unit: "minute",
+    });
     expect(rs.findRule("yaml11", [{ key: "empty", value: "x" }])).toBeUndefined();
   });
 

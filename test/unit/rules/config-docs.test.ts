@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Entry, RuleSet } from "../../../src/domain/types.js";
 import { compileRuleSet } from "../../../src/rules/compile.js";
+import { flatRule } from "../../helpers/limits.js";
 import { fixture } from "./load-fixture.js";
 
 const configDir = fileURLToPath(new URL("../../../config/", import.meta.url));
@@ -36,9 +37,11 @@ describe("config/README.md", () => {
 
   it("matches requests as its messaging table says", () => {
     const rs = compile(yamlBlocks.find((b) => b.includes('value: "2061234567"')) ?? "");
-    expect(find(rs, "messaging", "message_type", "marketing", "to_number", "2061111111")?.requestsPerUnit).toBe(5);
-    expect(find(rs, "messaging", "to_number", "2061111111")?.requestsPerUnit).toBe(100);
-    expect(find(rs, "messaging", "to_number", "2061234567")?.requestsPerUnit).toBe(1000);
+    expect(
+      find(rs, "messaging", "message_type", "marketing", "to_number", "2061111111")?.limits[0]?.requestsPerUnit,
+    ).toBe(5);
+    expect(find(rs, "messaging", "to_number", "2061111111")?.limits[0]?.requestsPerUnit).toBe(100);
+    expect(find(rs, "messaging", "to_number", "2061234567")?.limits[0]?.requestsPerUnit).toBe(1000);
     expect(find(rs, "messaging", "message_type", "marketing")).toBeUndefined();
     expect(find(rs, "messaging", "to_number", "1", "extra", "x")).toBeUndefined();
   });
@@ -64,6 +67,6 @@ describe("config/config.yaml", () => {
     [["plan", "free"], { shadowMode: true, unit: "week" }],
     [["plan", "premium"], { requestsPerUnit: 600, replaces: ["search-per-user"] }],
   ])("gives %j the rule %j", (kv, expected) => {
-    expect(find(rs, "quickstart", ...kv)).toMatchObject(expected);
+    expect(flatRule(find(rs, "quickstart", ...kv))).toMatchObject(expected);
   });
 });

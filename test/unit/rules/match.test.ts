@@ -78,7 +78,7 @@ describe("findRule()", () => {
     ["tenant=other", 10],
     ["tenant=other,method=GET", undefined],
   ])("matches wildcard request %s to the rule with %s requests", (spec, rpu) => {
-    expect(wild.findRule("wild", entries(spec))?.requestsPerUnit).toBe(rpu);
+    expect(wild.findRule("wild", entries(spec))?.limits[0]?.requestsPerUnit).toBe(rpu);
   });
 
   const share = compileValid("share_threshold.yaml");
@@ -109,12 +109,12 @@ describe("findRule()", () => {
       ].join("\n"),
     );
     // The reference looks up "a_b" + "_" + "c" = "a_b_c", the composite of (a, b_c).
-    expect(rs.findRule("d", entries("a_b=c"))?.requestsPerUnit).toBe(1);
+    expect(rs.findRule("d", entries("a_b=c"))?.limits[0]?.requestsPerUnit).toBe(1);
     // Its value-less fallback looks up the request key alone: "x_y" is the composite of (x, y).
-    expect(rs.findRule("d", entries("x_y=anything"))?.requestsPerUnit).toBe(2);
+    expect(rs.findRule("d", entries("x_y=anything"))?.limits[0]?.requestsPerUnit).toBe(2);
     // Patterns, too, are tried on "key_value": "w_p" + "_" + "q" is "w_" followed by "p_q", which matches p*.
-    expect(rs.findRule("d", entries("w=pq"))?.requestsPerUnit).toBe(3);
-    expect(rs.findRule("d", entries("w_p=q"))?.requestsPerUnit).toBe(3);
+    expect(rs.findRule("d", entries("w=pq"))?.limits[0]?.requestsPerUnit).toBe(3);
+    expect(rs.findRule("d", entries("w_p=q"))?.limits[0]?.requestsPerUnit).toBe(3);
     expect(rs.findRule("d", entries("wx=pq"))).toBeUndefined();
   });
 

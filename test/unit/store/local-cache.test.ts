@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CounterStore } from "../../../src/domain/ports.js";
-import type { Verdict } from "../../../src/domain/types.js";
+import type { Outcome } from "../../../src/domain/types.js";
 import { createOverLimitCache, ENTRY_OVERHEAD_BYTES } from "../../../src/store/local-cache.js";
 import { createMemoryStore, type MemoryStore } from "../../../src/store/memory-store.js";
 import { describeCounterStore, makeOp, makeSuiteClock } from "../../contract/counter-store.contract.js";
@@ -20,29 +20,30 @@ describe("createOverLimitCache()", () => {
 
   /** The inner store's count of `key`, read without counting. */
   async function innerCount(inner: MemoryStore, clock: FakeClock, key: string): Promise<number | undefined> {
-    return (await inner.apply([makeOp(clock, key, 0)]))[0]?.after;
+    return (await inner.apply([makeOp(clock, key, 0)]))[0]?.used;
   }
 
   it("answers a key known to be over its limit locally, without counting it in the store", async () => {
     const { clock, inner, cache } = setup();
     const over = makeOp(clock, "k", 3, { limit: 2 });
-    expect((await cache.apply([over]))[0]).toEqual({ before: 0, after: 3, fromLocalCache: false });
-    const v = (await cache.apply([over]))[0] as Verdict;
+    expect((await cache.apply([over]))[0]).toMatchObject({ admitted: false, used: 3, fromLocalCache: false });
+    const v = (await cache.apply([over]))[0] as Outcome;
     expect(v.fromLocalCache).toBe(true);
-    expect(v.after).toBeGreaterThan(2);
+    expect(v.admitted).toBe(false);
+    expect(v.consumed).toBe(0);
     expect(await innerCount(inner, clock, "k")).toBe(3);
   });
 
   it("passes the uncached ops of a batch to the store and answers the cached one locally", async () => {
     const { clock, inner, cache } = setup();
     await cache.apply([makeOp(clock, "over", 5, { limit: 1 })]);
-    const verdicts = await cache.apply([
+    const outcomes = await cache.apply([
       makeOp(clock, "a", 1, { limit: 1 }),
       makeOp(clock, "over", 1, { limit: 1 }),
       makeOp(clock, "b", 1, { limit: 1 }),
     ]);
-    expect(verdicts.map((v) => v.fromLocalCache)).toEqual([false, true, false]);
-    expect(verdicts.map((v) => v.after)).toEqual([1, 2, 1]);
+    expect(outcomes.map((v) => v.fromLocalCache)).toEqual([false, true, false]);
+    expect(outcomes.map((v) => v.admitted)).toEqual([true, false, true]);
     expect([await innerCount(inner, clock, "a"), await innerCount(inner, clock, "over")]).toEqual([1, 5]);
   });
 
@@ -52,9 +53,9 @@ describe("createOverLimitCache()", () => {
     clock.advance(59_999);
     expect((await cache.apply([makeOp(clock, "k", 1, { limit: 1 })]))[0]?.fromLocalCache).toBe(true);
     clock.advance(1);
-    expect((await cache.apply([makeOp(clock, "k", 1, { limit: 1 })]))[0]).toEqual({
-      before: 0,
-      after: 1,
+    expect((await cache.apply([makeOp(clock, "k", 1, { limit: 1 })]))[0]).toMatchObject({
+      admitted: true,
+      used: 1,
       fromLocalCache: false,
     });
   });
@@ -69,10 +70,10 @@ describe("createOverLimitCache()", () => {
     const { clock, cache } = setup();
     await cache.apply([makeOp(clock, "k", 4, { limit: 2 })]);
     const refund = (await cache.apply([makeOp(clock, "k", 3, { limit: 2, negative: true })]))[0];
-    expect(refund).toEqual({ before: 4, after: 1, fromLocalCache: false });
-    expect((await cache.apply([makeOp(clock, "k", 1, { limit: 2 })]))[0]).toEqual({
-      before: 1,
-      after: 2,
+    expect(refund).toMatchObject({ admitted: true, used: 1, fromLocalCache: false });
+    expect((await cache.apply([makeOp(clock, "k", 1, { limit: 2 })]))[0]).toMatchObject({
+      admitted: true,
+      used: 2,
       fromLocalCache: false,
     });
   });

@@ -49,7 +49,7 @@ describe("createMemoryStore()", () => {
     expect(
       (
         await store.apply([makeOp(clock, "m1", 0), makeOp(clock, "m2", 0), makeOp(clock, "hour", 0, { unit: "hour" })])
-      ).map((v) => v.after),
+      ).map((v) => v.used),
     ).toEqual([0, 1, 1]);
     for (let i = 0; i < 100; i++) await store.apply([makeOp(clock, `k${i}`, 1, { unit: "second" })]);
     expect(store.size).toBe(3);
@@ -60,7 +60,7 @@ describe("createMemoryStore()", () => {
     const store = createMemoryStore({ clock, maxKeys: 2 });
     await store.apply([makeOp(clock, "a", 1), makeOp(clock, "b", 1)]);
     const v = await store.apply([makeOp(clock, "a", 1), makeOp(clock, "b", 1)]);
-    expect(v.map((x) => x.after)).toEqual([2, 2]);
+    expect(v.map((x) => x.used)).toEqual([2, 2]);
     expect(store.size).toBe(2);
   });
 

@@ -9,9 +9,11 @@ function rule(fullKey: string): LimitRule {
 }
 
 function outcome(fullKey: string, over: Partial<DescriptorOutcome> = {}): DescriptorOutcome {
+  const r = rule(fullKey);
   return {
     domain: fullKey.split(".")[0] ?? "",
-    rule: rule(fullKey),
+    rule: r,
+    limit: r.limits[0] as DescriptorOutcome["limit"],
     hits: 3,
     overLimitHits: 1,
     nearLimitHits: 1,

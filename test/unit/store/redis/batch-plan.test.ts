@@ -1,18 +1,22 @@
 import { describe, expect, it } from "vitest";
 import type { CounterOp } from "../../../../src/domain/types.js";
-import { createdKey, decodeReply, planBatch, verdictOf } from "../../../../src/store/redis/batch-plan.js";
+import { createdKey, decodeReply, planBatch, stateBefore } from "../../../../src/store/redis/batch-plan.js";
+import { testLimit } from "../../../helpers/limits.js";
 
+const MINUTE = testLimit({ requestsPerUnit: 10, unit: "minute" });
+const SECOND = testLimit({ requestsPerUnit: 10, unit: "second" });
+
+/** An op whose window ends at `expiresAtMs` (a minute window, or a one-second window ending then). */
 function op(key: string, hits: number, negative = false, expiresAtMs = 60_000): CounterOp {
+  const limit = expiresAtMs === 60_000 ? MINUTE : SECOND;
   return {
     key,
     hits,
     negative,
-    limit: 10,
-    unit: "minute",
-    windowSeconds: 60,
-    windowStartSeconds: 0,
-    expiresAtMs,
-    algorithm: "fixed_window",
+    limit,
+    nowMs: 0,
+    windowStartSeconds: expiresAtMs / 1000 - limit.windowSeconds,
+    group: 1,
   };
 }
 
@@ -60,28 +64,46 @@ describe("planBatch()", () => {
   });
 });
 
-describe("verdictOf()", () => {
+describe("stateBefore()", () => {
   it("gives each op of a coalesced INCRBY its exact sequential count", () => {
     const plan = planBatch([[op("a", 1)], [op("a", 3)], [op("a", 0)]]);
     const segment = plan.segments[0];
     if (segment === undefined) throw new Error("no segment");
     // Another client had counted 10 before: INCRBY a 4 answered 14.
-    const verdicts = plan.refs.map((refs, r) =>
-      verdictOf(segment, 14, refs[1] as number, [op("a", 1), op("a", 3), op("a", 0)][r] as CounterOp),
-    );
-    expect(verdicts.map((v) => [v.before, v.after])).toEqual([
-      [10, 11],
-      [11, 14],
-      [14, 14],
-    ]);
+    expect(plan.refs.map((refs) => stateBefore(segment, 14, refs[1] as number))).toEqual([10, 11, 14]);
   });
 
-  it("answers a GET with before = after = the value, and a refund with the script's pair", () => {
+  it("answers a GET with the value, and a refund with the script's count before", () => {
     const get = planBatch([[op("g", 0)]]).segments[0];
     const refund = planBatch([[op("n", 3, true)]]).segments[0];
     if (get === undefined || refund === undefined) throw new Error("no segment");
-    expect(verdictOf(get, 7, 0, op("g", 0))).toEqual({ before: 7, after: 7, fromLocalCache: false });
-    expect(verdictOf(refund, [5, 2], 0, op("n", 3, true))).toEqual({ before: 5, after: 2, fromLocalCache: false });
+    expect(stateBefore(get, 7, 0)).toBe(7);
+    expect(stateBefore(refund, [5, 2], 0)).toBe(5);
+  });
+});
+
+describe("planBatch() with other limits", () => {
+  it("puts every op that is not a lone epoch fixed window into one limits-script call, in order", () => {
+    const bucket = { ...op("{d}tb60", 1), limit: testLimit({ algorithm: "token_bucket", burst: 5 }) };
+    const first = { ...op("{e}fw1", 1), limit: testLimit({ unit: "second", inList: true }), group: 2 };
+    const second = { ...op("{e}fw60", 1), limit: testLimit({ inList: true }), group: 0 };
+    const plan = planBatch([
+      [op("a", 1), bucket],
+      [first, second],
+    ]);
+    expect(plan.segments.map((s) => s.kind)).toEqual(["incr", "script"]);
+    expect(plan.segments[1]?.call?.keys).toEqual(["{d}tb60", "{e}fw1", "{e}fw60"]);
+    expect(plan.refs).toEqual([
+      [0, 0, 1, 0],
+      [1, 1, 1, 2],
+    ]);
+  });
+
+  it("splits script calls by Cluster slot when asked", () => {
+    const a = { ...op("{a}tb60", 1), limit: testLimit({ algorithm: "token_bucket" }) };
+    const b = { ...op("{b}tb60", 1), limit: testLimit({ algorithm: "token_bucket" }) };
+    const plan = planBatch([[a, b]], (key) => key.charCodeAt(1));
+    expect(plan.segments.map((s) => s.call?.keys)).toEqual([["{a}tb60"], ["{b}tb60"]]);
   });
 });
 
