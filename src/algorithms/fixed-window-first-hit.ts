@@ -13,6 +13,7 @@ import type { MemoryCells, StepResult, StrategyModule } from "./strategy.js";
 export type AnchoredCount = readonly [number, number];
 
 export const fixedWindowFirstHit: StrategyModule<AnchoredCount> = {
+  keys: (op) => [op.key],
   step(state: AnchoredCount | undefined, op: CounterOp, apply: boolean): StepResult<AnchoredCount> {
     const windowMs = op.limit.windowSeconds * 1000;
     const live = state !== undefined && op.nowMs < state[0] + windowMs;

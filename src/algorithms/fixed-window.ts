@@ -61,14 +61,23 @@ export function countStep(before: number, op: CounterOp, apply: boolean, untilEn
   };
 }
 
+/**
+ * The counter's key: the reference's key already ends with the window start; a tagged key (a limit of a
+ * `rate_limits:` list) gets it appended, so a new window never reads an old count whatever the TTLs.
+ */
+export function counterKey(op: CounterOp): string {
+  return op.limit.keyTag === "" ? op.key : `${op.key}_${op.windowStartSeconds}`;
+}
+
 export const fixedWindow: StrategyModule<number> = {
+  keys: (op) => [counterKey(op)],
   step(state: number | undefined, op: CounterOp, apply: boolean): StepResult<number> {
     return countStep(state ?? 0, op, apply, windowEndSeconds(op) * 1000 - op.nowMs);
   },
   load(cells: MemoryCells, op: CounterOp): number {
-    return cells.count(op.key);
+    return cells.count(counterKey(op));
   },
   save(cells: MemoryCells, op: CounterOp, next: number | undefined): void {
-    cells.setCount(op.key, next ?? 0, windowEndSeconds(op));
+    cells.setCount(counterKey(op), next ?? 0, windowEndSeconds(op));
   },
 };

@@ -23,6 +23,7 @@ import { type MemoryCells, outcome, type StepResult, type StrategyModule } from 
 export type Meter = readonly [number, number];
 
 export const gcra: StrategyModule<Meter> = {
+  keys: (op) => [op.key],
   step(state: Meter | undefined, op: CounterOp, apply: boolean): StepResult<Meter> {
     const { limit, hits } = op;
     const rpu = limit.requestsPerUnit;

@@ -28,6 +28,8 @@ export function windowKey(op: CounterOp, startSeconds: number): string {
 }
 
 export const slidingWindow: StrategyModule<WindowPair> = {
+  /** The current window's counter, then the previous one's. */
+  keys: (op) => [windowKey(op, op.windowStartSeconds), windowKey(op, op.windowStartSeconds - op.limit.windowSeconds)],
   step(state: WindowPair | undefined, op: CounterOp, apply: boolean): StepResult<WindowPair> {
     const { limit, hits } = op;
     const rpu = limit.requestsPerUnit;

@@ -43,6 +43,8 @@ export interface MemoryCells {
 }
 
 export interface StrategyModule<S> {
+  /** The op's store keys (Redis KEYS, memory cells), derived from `op.key` and its window. */
+  keys(op: CounterOp): readonly string[];
   /**
    * Pure: the op applied to `state` (undefined = fresh key). With `apply` false, the outcome of NOT applying the
    * op (consumed 0, remaining from `state`), `admitted` still saying whether it would pass; used for the members

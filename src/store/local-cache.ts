@@ -2,15 +2,17 @@
  * LOCAL_CACHE_SIZE_IN_BYTES: a per-process cache of keys known to be over their limit, in front of any CounterStore
  * (envoyproxy/ratelimit's freecache in `BaseRateLimiter`), for every algorithm.
  *
- * - An op whose key is cached is answered locally: not admitted, `fromLocalCache = true`, nothing applied, no call
- *   to the inner store. A descriptor's limits (a group) are cached and answered together, under its first key.
+ * - An op whose key is cached is answered locally: `fromLocalCache = true`, nothing applied, no call to the inner
+ *   store, with what the store said when it rejected it (retry and reset times counted down since). A descriptor's
+ *   limits (a group) are cached and answered together, under its first key.
  * - Every other op of the batch goes to the inner store in one call; a group that comes back rejected caches its
  *   first key for as long as a unit-cost request would still be rejected (the outcome's retry time: the window's
  *   end for the reference's fixed window, which counts every hit; the time until one unit is back for a bucket or a
  *   sliding window), so the cache never answers OVER_LIMIT after the limit would have admitted the request. Only
  *   ops of cost 0 or 1 cache anything (a rejected cost of 5 says nothing about a cost of 1), except for the fixed
  *   window, whose counter only grows until its window ends.
- * - Refunds and budget charges always reach the inner store (a charge must never be lost); a refund uncaches.
+ * - Refunds always reach the inner store and uncache the key. Budgets are never cached: their charges must always
+ *   reach the store, and their checks are answered by it.
  *
  * Size: each entry is estimated at ENTRY_OVERHEAD_BYTES + 2 bytes per key character; when an insert would exceed
  * `maxBytes`, the oldest entries are evicted first (expired ones are the oldest, so they go first).
@@ -31,22 +33,36 @@ function entryBytes(key: string): number {
   return ENTRY_OVERHEAD_BYTES + 2 * key.length;
 }
 
-/** Whether a group starting at `op` may be answered from the cache. */
+/** Whether a group starting at `op` may be answered from (and recorded in) the cache. */
 function answerable(op: CounterOp): boolean {
-  return !op.negative && !(op.limit.budget && op.hits > 0);
+  return !op.negative && !op.limit.budget;
+}
+
+/** One member of a cached group: its rejection, with absolute times. */
+interface CachedMember {
+  readonly admitted: boolean;
+  readonly remaining: number;
+  readonly retryAtMs: number;
+  readonly resetAtMs: number;
+  readonly used: number;
+}
+
+interface CachedGroup {
+  readonly untilMs: number;
+  readonly members: readonly CachedMember[];
 }
 
 export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOptions): CounterStore {
   const { clock, maxBytes } = opts;
   if (!(maxBytes > 0)) throw new RangeError(`maxBytes must be positive: ${maxBytes}`);
-  /** key → until when (ms since the epoch) it is rejected; Map order is insertion order, i.e. oldest first. */
-  const entries = new Map<string, number>();
+  /** key → the group's rejection, until `untilMs`; Map order is insertion order, i.e. oldest first. */
+  const entries = new Map<string, CachedGroup>();
   let bytes = 0;
 
   function isCached(key: string, nowMs: number): boolean {
-    const untilMs = entries.get(key);
-    if (untilMs === undefined) return false;
-    if (untilMs > nowMs) return true;
+    const cached = entries.get(key);
+    if (cached === undefined) return false;
+    if (cached.untilMs > nowMs) return true;
     remove(key);
     return false;
   }
@@ -55,14 +71,14 @@ export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOp
     if (entries.delete(key)) bytes -= entryBytes(key);
   }
 
-  function insert(key: string, untilMs: number): void {
+  function insert(key: string, group: CachedGroup): void {
     const size = entryBytes(key);
     if (size > maxBytes || entries.has(key)) return;
     for (const oldest of entries.keys()) {
       if (bytes + size <= maxBytes) break;
       remove(oldest);
     }
-    entries.set(key, untilMs);
+    entries.set(key, group);
     bytes += size;
   }
 
@@ -73,6 +89,7 @@ export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOp
       remove(op.key);
       return;
     }
+    if (!answerable(op)) return;
     let untilMs = 0;
     for (let j = i; j < i + size; j++) {
       const o = outs[j];
@@ -82,7 +99,19 @@ export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOp
       const until = nowMs + o.retryAfterMs;
       if (until > untilMs) untilMs = until;
     }
-    if (untilMs > nowMs) insert(op.key, untilMs);
+    if (untilMs <= nowMs) return;
+    const members: CachedMember[] = new Array(size);
+    for (let j = 0; j < size; j++) {
+      const o = outs[i + j] as Outcome;
+      members[j] = {
+        admitted: o.admitted,
+        remaining: o.remaining,
+        retryAtMs: nowMs + o.retryAfterMs,
+        resetAtMs: nowMs + o.resetAfterMs,
+        used: o.used,
+      };
+    }
+    insert(op.key, { untilMs, members });
   }
 
   return {
@@ -107,11 +136,11 @@ export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOp
       for (let i = 0; i < n; ) {
         const op = ops[i] as CounterOp;
         const size = groupSize(op);
-        const cachedUntil = answerable(op) ? entries.get(op.key) : undefined;
+        const cached = answerable(op) ? entries.get(op.key) : undefined;
         for (let j = i; j < i + size && j < n; j++) {
-          if (cachedUntil !== undefined) {
-            const retryAfterMs = cachedUntil > nowMs ? cachedUntil - nowMs : 1;
-            outs[j] = cachedOutcome(retryAfterMs);
+          const member = cached?.members[j - i];
+          if (member !== undefined) {
+            outs[j] = cachedOutcome(member, nowMs);
           } else {
             misses.push(ops[j] as CounterOp);
             missIndex.push(j);
@@ -140,14 +169,14 @@ function groupSize(op: CounterOp): number {
   return op.group > 1 ? op.group : 1;
 }
 
-function cachedOutcome(retryAfterMs: number): Outcome {
+function cachedOutcome(m: CachedMember, nowMs: number): Outcome {
   return {
-    admitted: false,
-    remaining: 0,
-    retryAfterMs,
-    resetAfterMs: retryAfterMs,
+    admitted: m.admitted,
+    remaining: m.remaining,
+    retryAfterMs: m.admitted ? 0 : Math.max(1, m.retryAtMs - nowMs),
+    resetAfterMs: Math.max(0, m.resetAtMs - nowMs),
     consumed: 0,
-    used: 0,
+    used: m.used,
     fromLocalCache: true,
   };
 }

@@ -8,6 +8,7 @@ import { createRedisBackend } from "../../src/store/redis/create-redis-backend.j
 import { keySlot } from "../../src/store/redis/key-slot.js";
 import { createRedisStore, type RedisCounterStore } from "../../src/store/redis/redis-store.js";
 import { describeCounterStore, makeOp, makeSuiteClock } from "../contract/counter-store.contract.js";
+import { describeLimits } from "../contract/limits.contract.js";
 import type { FakeClock } from "../helpers/fake-clock.js";
 import { createLogSink } from "../helpers/log-sink.js";
 import { createRedisFarm, type RedisCluster, redisSettingsFrom, waitConnected } from "../helpers/redis-servers.js";
@@ -56,6 +57,11 @@ describeCounterStore(
   },
   { countKeys: (_s, prefix) => countKeys(prefix) },
 );
+
+describeLimits("redis cluster", async (clock) => {
+  await Promise.all(nodes.map((n) => n.flushall()));
+  return makeStore(clock);
+});
 
 /** Which node (index into `nodes`) serves a key, according to the cluster itself. */
 async function ownerOf(key: string): Promise<number> {

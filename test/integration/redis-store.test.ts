@@ -11,6 +11,7 @@ import { createRateLimiter } from "../../src/engine/rate-limiter.js";
 import { compileRuleSet } from "../../src/rules/index.js";
 import { createRedisStore, type RedisCounterStore } from "../../src/store/redis/redis-store.js";
 import { describeCounterStore, makeOp, makeSuiteClock } from "../contract/counter-store.contract.js";
+import { describeLimits } from "../contract/limits.contract.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { createLogSink } from "../helpers/log-sink.js";
 import { createRedisFarm, type RedisServer, redisSettingsFrom, waitConnected } from "../helpers/redis-servers.js";
@@ -71,6 +72,11 @@ describeCounterStore(
   },
   { countKeys: (_s, prefix) => countKeys(prefix) },
 );
+
+describeLimits("redis single", async (clock) => {
+  await inspect.flushall();
+  return makeStore(clock);
+});
 
 function descriptor(key: string, value: string, hits = 1): Descriptor {
   return { entries: [{ key, value }], limit: undefined, hits, negative: false };

@@ -23,6 +23,7 @@
 import { FIXED_WINDOW_LUA } from "../../algorithms/lua/fixed-window.lua.js";
 import { GCRA_LUA } from "../../algorithms/lua/gcra.lua.js";
 import { SLIDING_WINDOW_LUA } from "../../algorithms/lua/sliding-window.lua.js";
+import { moduleOf } from "../../algorithms/index.js";
 import type { CounterOp, Strategy } from "../../domain/types.js";
 
 /** Name under which the script is registered on ioredis clients (`defineCommand`, pipelines in Cluster mode). */
@@ -145,11 +146,7 @@ export function addScriptOp(call: ScriptCall, op: CounterOp): number {
   const { limit } = op;
   const windowMs = limit.windowSeconds * 1000;
   const startMs = op.windowStartSeconds * 1000;
-  if (limit.strategy === "sliding_window") {
-    call.keys.push(`${op.key}_${op.windowStartSeconds}`, `${op.key}_${op.windowStartSeconds - limit.windowSeconds}`);
-  } else {
-    call.keys.push(op.key);
-  }
+  for (const key of moduleOf(op).keys(op)) call.keys.push(key);
   call.args.push(
     String(STRATEGY_CODES[limit.strategy]),
     String(op.group),

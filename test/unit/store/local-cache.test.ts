@@ -4,10 +4,15 @@ import type { Outcome } from "../../../src/domain/types.js";
 import { createOverLimitCache, ENTRY_OVERHEAD_BYTES } from "../../../src/store/local-cache.js";
 import { createMemoryStore, type MemoryStore } from "../../../src/store/memory-store.js";
 import { describeCounterStore, makeOp, makeSuiteClock } from "../../contract/counter-store.contract.js";
+import { describeLimits } from "../../contract/limits.contract.js";
 import type { FakeClock } from "../../helpers/fake-clock.js";
 
 // Large limits: the contract ops never go over, so the cache stays transparent.
 describeCounterStore("memory behind the over-limit cache", (clock) =>
+  createOverLimitCache(createMemoryStore({ clock }), { clock, maxBytes: 1 << 20 }),
+);
+
+describeLimits("memory behind the over-limit cache", (clock) =>
   createOverLimitCache(createMemoryStore({ clock }), { clock, maxBytes: 1 << 20 }),
 );
 

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { createMemoryStore, DEFAULT_MAX_KEYS } from "../../../src/store/memory-store.js";
 import { describeCounterStore, makeOp, makeSuiteClock } from "../../contract/counter-store.contract.js";
+import { describeLimits } from "../../contract/limits.contract.js";
 
 describeCounterStore("memory", (clock) => createMemoryStore({ clock }), { countKeys: (store) => store.size });
+describeLimits("memory", (clock) => createMemoryStore({ clock }));
 
 describe("createMemoryStore()", () => {
   it("counts live keys in size, not reads", async () => {

@@ -92,7 +92,7 @@ describe("planBatch() with other limits", () => {
       [first, second],
     ]);
     expect(plan.segments.map((s) => s.kind)).toEqual(["incr", "script"]);
-    expect(plan.segments[1]?.call?.keys).toEqual(["{d}tb60", "{e}fw1", "{e}fw60"]);
+    expect(plan.segments[1]?.call?.keys).toEqual(["{d}tb60", "{e}fw1_0", "{e}fw60_0"]);
     expect(plan.refs).toEqual([
       [0, 0, 1, 0],
       [1, 1, 1, 2],
