@@ -20,6 +20,7 @@ import {
   readUint32,
   resolve,
   toPlain,
+  VALID_KEYS,
   type YamlContext,
   type YamlField,
 } from "./yaml-walk.js";
@@ -104,6 +105,8 @@ const RATE_LIMIT_KEYS: ReadonlySet<string> = new Set([
   ...EXTENSION_KEYS,
 ]);
 const REPLACE_KEYS: ReadonlySet<string> = new Set(["name"]);
+/** The reference's validKeys plus Sluice's extension keys (rate_limits and rules/limit-keys.ts). */
+const ALL_KEYS: ReadonlySet<string> = new Set([...VALID_KEYS, "rate_limits", ...EXTENSION_KEYS]);
 
 /** Parses and shape-checks one rule file. Only the first YAML document is read, as go-yaml's Unmarshal does. */
 export function parseRuleFile(file: RuleFile, warn?: WarningSink): RawRuleFile {
@@ -115,7 +118,7 @@ export function parseRuleFile(file: RuleFile, warn?: WarningSink): RawRuleFile {
     const reason = (error.message.split("\n")[0] ?? error.code).replace(/:$/, "");
     throw new ConfigError(file.name, "", `error loading config file: ${reason}`);
   }
-  const ctx: YamlContext = { file: file.name, doc, aliases: 0 };
+  const ctx: YamlContext = { file: file.name, validKeys: ALL_KEYS, doc, aliases: 0 };
   const root = resolve(ctx, doc.contents);
   if (root === null || (isScalar(root) && root.value === null)) return { name: file.name, domain: "", descriptors: [] };
   if (!isMap(root)) fail(ctx, "", `expected a mapping with domain: and descriptors:, got ${describe(root)}`);

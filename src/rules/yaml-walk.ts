@@ -7,7 +7,10 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, type Node, type YAMLMap } from "yaml";
 import { ConfigError } from "../domain/errors.js";
 
-/** Every key the reference accepts anywhere in a rule file (its `validKeys`); anything else is rejected. */
+/**
+ * Every key the reference accepts anywhere in a rule file (its `validKeys`). Anything else is rejected, except the
+ * extension keys the schema adds to its context's `validKeys` (Sluice's own, documented keys).
+ */
 export const VALID_KEYS: ReadonlySet<string> = new Set([
   "domain",
   "key",
@@ -33,6 +36,8 @@ const MAX_ALIAS_EXPANSIONS = 10_000;
 /** Walk state for one file. */
 export interface YamlContext {
   readonly file: string;
+  /** Keys accepted anywhere in the file: VALID_KEYS plus Sluice's extension keys. */
+  readonly validKeys: ReadonlySet<string>;
   readonly doc: Document;
   aliases: number;
 }
@@ -89,7 +94,7 @@ function keyText(ctx: YamlContext, key: unknown): string {
 }
 
 /**
- * The fields of a mapping; keys must be strings from VALID_KEYS (reference `validateYamlKeys`). Fields pulled in by
+ * The fields of a mapping; keys must be strings from the context's validKeys (reference `validateYamlKeys`). Fields pulled in by
  * a merge key come after the explicit ones, which win.
  */
 export function fields(ctx: YamlContext, map: YAMLMap, path: string): YamlField[] {
@@ -105,7 +110,7 @@ export function fields(ctx: YamlContext, map: YAMLMap, path: string): YamlField[
       fail(ctx, path, `key is not of type string: ${keyText(ctx, pair.key)}`);
     }
     const key = keyNode.value;
-    if (!VALID_KEYS.has(key)) fail(ctx, childPath(path, key), `unknown key '${key}'`);
+    if (!ctx.validKeys.has(key)) fail(ctx, childPath(path, key), `unknown key '${key}'`);
     out.push({ key, value: resolve(ctx, pair.value), path: childPath(path, key) });
   }
   const seen = new Set(out.map((f) => f.key));
