@@ -95,7 +95,7 @@ describe("rate_limit extension keys", () => {
       "descriptors[0].rate_limit.window_anchor",
       "first_hit applies only to fixed_window, not sliding_window",
     ],
-    ["budget: maybe", "descriptors[0].rate_limit.budget", 'expected a boolean, got the string "maybe"'],
+    ["budget: maybe", "descriptors[0].rate_limit.budget", 'expected true or false, got the string "maybe"'],
   ])("rejects `%s` at %s", (extra, path, detail) => {
     const err = errorOf(`  - key: k\n    rate_limit: {unit: minute, requests_per_unit: 5, ${extra}}\n`);
     expect(err.path).toBe(path);
