@@ -21,6 +21,7 @@ const LIMIT_MB = 200;
 const BATCH = 1000;
 
 const { createMemoryStore } = await import(pathToFileURL(args.store).href);
+const { overrideLimit } = await import(pathToFileURL(distPath("rules/limit-keys.js")).href);
 
 const mb = (bytes) => bytes / 1024 / 1024;
 function gcAndMeasure() {
@@ -34,7 +35,7 @@ function gcAndMeasure() {
 const nowMs = Date.now();
 const windowSeconds = 3600;
 const windowStartSeconds = Math.floor(nowMs / 1000 / windowSeconds) * windowSeconds;
-const expiresAtMs = (windowStartSeconds + windowSeconds) * 1000;
+const limit = overrideLimit(1000, "hour");
 
 /** The CounterOp of key i (domain/types.ts), as the engine builds it for an hourly per-IP rule. */
 function op(i, hits) {
@@ -42,12 +43,10 @@ function op(i, hits) {
     key: `bench_ip_10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}_${windowStartSeconds}`,
     hits,
     negative: false,
-    limit: 1000,
-    unit: "hour",
-    windowSeconds,
+    limit,
+    nowMs,
     windowStartSeconds,
-    expiresAtMs,
-    algorithm: "fixed_window",
+    group: 1,
   };
 }
 
@@ -55,9 +54,9 @@ async function applyAll(store, hits, check) {
   for (let start = 0; start < KEYS; start += BATCH) {
     const ops = [];
     for (let i = start; i < Math.min(KEYS, start + BATCH); i++) ops.push(op(i, hits));
-    const verdicts = await store.apply(ops);
+    const outcomes = await store.apply(ops);
     if (check) {
-      for (const v of verdicts) check(v);
+      for (const v of outcomes) check(v);
     }
   }
 }
@@ -70,7 +69,7 @@ const insertMs = performance.now() - t0;
 const full = gcAndMeasure();
 let missing = 0;
 await applyAll(store, 0, (v) => {
-  if (v.before !== 1 || v.after !== 1) missing++;
+  if (v.used !== 1) missing++;
 });
 await store.close();
 

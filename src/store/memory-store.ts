@@ -40,6 +40,11 @@ export interface MemoryStore extends CounterStore {
   readonly size: number;
   /** Keys evicted by the cap so far. */
   readonly evictions: number;
+  /**
+   * Expiry-wheel entries examined to find those evictions (stale registrations are skipped). Stays within a small
+   * constant times `evictions` however many keys were evicted before: eviction is O(1) per key.
+   */
+  readonly evictionSteps: number;
 }
 
 class Rec implements MemoryRecord {
@@ -59,6 +64,7 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
   const index = new Map<string, number | Rec>();
   const wheel = createExpiryWheel();
   let evictions = 0;
+  let evictionSteps = 0;
   let nowSec = 0;
 
   /** Drops keys whose second has come; a record whose expiry moved later is registered again. */
@@ -84,6 +90,7 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     while (index.size >= maxKeys) {
       const e = wheel.take();
       if (e === undefined) return;
+      evictionSteps++;
       const v = index.get(e.key);
       if (v === undefined || (typeof v !== "number" && v.wheelSec !== e.endSec)) continue;
       index.delete(e.key);
@@ -137,6 +144,9 @@ export function createMemoryStore(opts: MemoryStoreOptions): MemoryStore {
     },
     get evictions(): number {
       return evictions;
+    },
+    get evictionSteps(): number {
+      return evictionSteps;
     },
     apply(ops: readonly CounterOp[]): Promise<readonly Outcome[]> {
       nowSec = Math.floor(clock.nowMs() / 1000);

@@ -20,10 +20,11 @@
  *       these with the TypeScript step functions, which this script mirrors for admission and state updates.
  * Keys get a PX TTL from the same clock when written, and are deleted when their state is back to fresh.
  */
+
+import { moduleOf } from "../../algorithms/index.js";
 import { FIXED_WINDOW_LUA } from "../../algorithms/lua/fixed-window.lua.js";
 import { GCRA_LUA } from "../../algorithms/lua/gcra.lua.js";
 import { SLIDING_WINDOW_LUA } from "../../algorithms/lua/sliding-window.lua.js";
-import { moduleOf } from "../../algorithms/index.js";
 import type { CounterOp, Strategy } from "../../domain/types.js";
 
 /** Name under which the script is registered on ioredis clients (`defineCommand`, pipelines in Cluster mode). */

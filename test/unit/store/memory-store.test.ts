@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { CounterOp } from "../../../src/domain/types.js";
 import { createMemoryStore, DEFAULT_MAX_KEYS } from "../../../src/store/memory-store.js";
 import { describeCounterStore, makeOp, makeSuiteClock } from "../../contract/counter-store.contract.js";
 import { describeLimits } from "../../contract/limits.contract.js";
@@ -79,4 +80,31 @@ describe("createMemoryStore()", () => {
     await store.close();
     expect(store.size).toBe(0);
   });
+});
+
+describe("eviction cost", () => {
+  it("stays constant per key over 1,000,000 evictions (wheel steps, not wall time)", async () => {
+    const clock = makeSuiteClock();
+    const store = createMemoryStore({ clock, maxKeys: 10_000 });
+    let next = 0;
+    const proto = makeOp(clock, "e", 1, { unit: "hour" });
+    const batch = (): CounterOp[] => Array.from({ length: 1024 }, () => ({ ...proto, key: `e${next++}` }));
+    while (store.size < 10_000) await store.apply(batch());
+    const tenths: number[] = [];
+    let steps = store.evictionSteps;
+    let evicted = store.evictions;
+    while (store.evictions < 1_000_000) {
+      await store.apply(batch());
+      if (store.evictions - evicted >= 100_000) {
+        tenths.push((store.evictionSteps - steps) / (store.evictions - evicted));
+        steps = store.evictionSteps;
+        evicted = store.evictions;
+      }
+    }
+    expect(store.size).toBe(10_000);
+    const first = tenths[0] as number;
+    const last = tenths[tenths.length - 1] as number;
+    expect(first).toBeGreaterThan(0);
+    expect(last).toBeLessThanOrEqual(2 * first);
+  }, 60_000);
 });
