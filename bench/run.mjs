@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
     duration: { type: "string", default: "15" },
     slice: { type: "string", default: "1" },
     warmup: { type: "string", default: "2" },
-    workloads: { type: "string", default: "W1,W2,W3" },
+    workloads: { type: "string", default: "W1,W2,W3,W4,W5,W6" },
     variants: { type: "string", default: "noop,noop-h2,memory,redis" },
     connections: { type: "string", default: "4" },
     "in-flight": { type: "string", default: "32" },

@@ -27,15 +27,17 @@ export async function loadGenerated() {
  * @param {{ RateLimitRequest: { encode(m: unknown): { finish(): Uint8Array } } }} gen generated module
  * @param {string} domain
  * @param {ReadonlyArray<ReadonlyArray<readonly [string, string]>>} descriptors entries per descriptor
+ * @param {ReadonlyArray<number | undefined>} [hitsAddends] descriptor-level hits_addend per descriptor (unset when
+ *   undefined)
  * @returns {Buffer}
  */
-export function encodeRequestFrame(gen, domain, descriptors) {
+export function encodeRequestFrame(gen, domain, descriptors, hitsAddends = []) {
   const message = {
     domain,
-    descriptors: descriptors.map((entries) => ({
+    descriptors: descriptors.map((entries, i) => ({
       entries: entries.map(([key, value]) => ({ key, value })),
       limit: undefined,
-      hitsAddend: undefined,
+      hitsAddend: hitsAddends[i] === undefined ? undefined : BigInt(hitsAddends[i]),
       isNegativeHits: false,
     })),
     hitsAddend: 0,

@@ -160,6 +160,26 @@ export function targets(rows, memory1m) {
     const r = row(w, "redis")?.redisReads;
     check(`Redis ${w} read events per request <= 1 (round trips)`, r, r <= 1, fmt(r, 3));
   }
+  // Issue 7: the new algorithms against W1 of the same variant, measured in the same run.
+  const vsW1 = (w, v, min, text) => {
+    const a = row(w, v)?.rps;
+    const b = row("W1", v)?.rps;
+    const r = a !== undefined && b !== undefined ? a / b : undefined;
+    check(text, r, r >= min, `${fmt(r)}x`);
+  };
+  vsW1("W4", "redis", 0.9, "Redis W4 (token bucket) req/s >= 0.90x Redis W1");
+  vsW1("W5", "redis", 0.75, "Redis W5 (3 limits) req/s >= 0.75x Redis W1");
+  vsW1("W6", "redis", 0.85, "Redis W6 (peek then charge) req/s >= 0.85x Redis W1");
+  vsW1("W4", "memory", 0.95, "memory W4 req/s >= 0.95x memory W1");
+  vsW1("W5", "memory", 0.85, "memory W5 req/s >= 0.85x memory W1");
+  const cpu4 = row("W4", "redis")?.redisCpuUs;
+  const cpu1 = row("W1", "redis")?.redisCpuUs;
+  const cpuRatio = cpu4 !== undefined && cpu1 !== undefined ? cpu4 / cpu1 : undefined;
+  check("Redis CPU per W4 decision <= 2.5x W1's", cpuRatio, cpuRatio <= 2.5, `${fmt(cpuRatio)}x`);
+  for (const w of ["W4", "W5", "W6"]) {
+    const r = row(w, "redis")?.redisReads;
+    check(`Redis ${w} read events per request <= 1 (round trips)`, r, r <= 1, fmt(r, 3));
+  }
   const w3 = row("W3", "redis")?.redisCmds;
   check("Redis W3 with local cache <= 0.05 commands per request", w3, w3 <= 0.05, fmt(w3, 4));
   const rss = memory1m?.rssMb;

@@ -1,5 +1,6 @@
 /**
- * The three workloads of issue 4, as pre-encoded request frames plus the decision each frame must get.
+ * The workloads of issue 4 (W1-W3) and issue 7 (W4-W6), as pre-encoded request frames plus the decision each frame
+ * must get.
  * Keys and limits match bench/config/ratelimit/config/bench.yaml.
  */
 import { encodeRequestFrame } from "./grpc-wire.mjs";
@@ -19,14 +20,43 @@ const OVER_RULE_LIMIT = 10;
  * @property {number} allowOk
  */
 
-export const WORKLOAD_NAMES = Object.freeze(["W1", "W2", "W3"]);
+export const WORKLOAD_NAMES = Object.freeze(["W1", "W2", "W3", "W4", "W5", "W6"]);
 
 /** Builds one workload's frames. `w2Keys` sizes W2 (default 100,000). */
 export function buildWorkload(gen, name, w2Keys = 100_000) {
   if (name === "W1") return w1(gen);
   if (name === "W2") return w2(gen, w2Keys);
   if (name === "W3") return w3(gen);
+  if (name === "W4") return hotKeys(gen, "W4", "w4", "W1's keys with a token bucket, 1% over limit");
+  if (name === "W5")
+    return hotKeys(gen, "W5", "w5", "W1's keys with 3 limits each (second, minute, day; mixed algorithms)");
+  if (name === "W6") return w6(gen);
   throw new Error(`unknown workload ${name}`);
+}
+
+/** W1's shape (100 hot keys, the last one over its limit) on another rule key. */
+function hotKeys(gen, name, key, title) {
+  const w = w1(gen);
+  const frames = [];
+  for (let i = 0; i < 100; i++) frames.push(encodeRequestFrame(gen, DOMAIN, [[[key, `k${i}`]]]));
+  return { ...w, name, title, frames };
+}
+
+/** W6: peek (hits_addend 0) then charge (hits_addend 7) on 1,000 budget keys; every answer OK. */
+function w6(gen) {
+  const frames = [];
+  for (let i = 0; i < 1000; i++) {
+    frames.push(encodeRequestFrame(gen, DOMAIN, [[["w6", `session-${i}`]]], [0]));
+    frames.push(encodeRequestFrame(gen, DOMAIN, [[["w6", `session-${i}`]]], [7]));
+  }
+  return {
+    name: "W6",
+    title: "peek then charge on 1,000 budget keys",
+    frames,
+    expect: new Uint8Array(frames.length),
+    descriptors: 1,
+    allowOk: 0,
+  };
 }
 
 function w1(gen) {

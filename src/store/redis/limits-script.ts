@@ -18,7 +18,9 @@
  * Returns: per op, two integers: the state it read before applying (fixed: count, 0; first-hit: start or -1,
  *       count; sliding: previous count, current count; GCRA: anchor or -1, debt). Sluice computes each outcome from
  *       these with the TypeScript step functions, which this script mirrors for admission and state updates.
- * Keys get a PX TTL from the same clock when written, and are deleted when their state is back to fresh.
+ * Keys get a PX TTL from the same clock when written, and are deleted when their state is back to fresh. Within one
+ * call each key is read at most once and written at most once (a write-back table): hot keys that many requests of
+ * the flush touch cost one GET and one SET, not one per op.
  */
 
 import { moduleOf } from "../../algorithms/index.js";
@@ -43,6 +45,21 @@ export const STRATEGY_CODES: { readonly [S in Strategy]: number } = {
 export const LIMITS_LUA = `${FIXED_WINDOW_LUA}${SLIDING_WINDOW_LUA}${GCRA_LUA}
 local nops = #ARGV / ${ARGS_PER_OP}
 local out = {}
+local seen, dirty, order = {}, {}, {}
+local function get(key)
+  local v = seen[key]
+  if v == nil then
+    v = redis.call('GET', key) or false
+    seen[key] = v
+  end
+  if v == false then return nil end
+  return v
+end
+local function put(key, v, px)
+  if dirty[key] == nil then order[#order + 1] = key end
+  seen[key] = v
+  dirty[key] = px
+end
 local function pair(v)
   if not v then return -1, 0 end
   local x, y = string.match(v, '^(%-?%d+) (%-?%d+)$')
@@ -64,11 +81,11 @@ for i = 1, nops do
   if s[i] == 3 then k2[i] = KEYS[k]; k = k + 1 end
 end
 local function load(i)
-  if s[i] == 1 then return tonumber(redis.call('GET', k1[i]) or '0'), 0 end
+  if s[i] == 1 then return tonumber(get(k1[i]) or '0'), 0 end
   if s[i] == 3 then
-    return tonumber(redis.call('GET', k2[i]) or '0'), tonumber(redis.call('GET', k1[i]) or '0')
+    return tonumber(get(k2[i]) or '0'), tonumber(get(k1[i]) or '0')
   end
-  return pair(redis.call('GET', k1[i]))
+  return pair(get(k1[i]))
 end
 -- step(i) -> admitted, next a, next b, write (for an op alone)
 local function step(i)
@@ -90,17 +107,18 @@ local function step(i)
   local adm, d, wr = gcra_step(a, bb, now, h[i], neg[i], bud[i], rpu[i], w[i], burst[i])
   return adm, now, d, wr
 end
+-- A state back to fresh is deleted (put false, px -1).
 local function save(i, na, nb)
   local now = nw[i]
   if s[i] == 1 then
-    if na == 0 then redis.call('DEL', k1[i]) else redis.call('SET', k1[i], string.format('%d', na), 'PX', ttl(start[i] + w[i] - now)) end
+    if na == 0 then put(k1[i], false, -1) else put(k1[i], string.format('%d', na), ttl(start[i] + w[i] - now)) end
   elseif s[i] == 2 then
-    if nb == 0 then redis.call('DEL', k1[i]) else redis.call('SET', k1[i], string.format('%d %d', na, nb), 'PX', ttl(na + w[i] - now)) end
+    if nb == 0 then put(k1[i], false, -1) else put(k1[i], string.format('%d %d', na, nb), ttl(na + w[i] - now)) end
   elseif s[i] == 3 then
-    if nb == 0 then redis.call('DEL', k1[i]) else redis.call('SET', k1[i], string.format('%d', nb), 'PX', ttl(start[i] + 2 * w[i] - now)) end
-    if na == 0 then redis.call('DEL', k2[i]) else redis.call('SET', k2[i], string.format('%d', na), 'PX', ttl(start[i] + w[i] - now)) end
+    if nb == 0 then put(k1[i], false, -1) else put(k1[i], string.format('%d', nb), ttl(start[i] + 2 * w[i] - now)) end
+    if na == 0 then put(k2[i], false, -1) else put(k2[i], string.format('%d', na), ttl(start[i] + w[i] - now)) end
   else
-    if nb == 0 then redis.call('DEL', k1[i]) else redis.call('SET', k1[i], string.format('%d %d', na, nb), 'PX', ttl(nb / rpu[i])) end
+    if nb == 0 then put(k1[i], false, -1) else put(k1[i], string.format('%d %d', na, nb), ttl(nb / rpu[i])) end
   end
 end
 local i = 1
@@ -126,6 +144,10 @@ while i <= nops do
     end
   end
   i = i + size
+end
+for _, key in ipairs(order) do
+  local v = seen[key]
+  if v == false then redis.call('DEL', key) else redis.call('SET', key, v, 'PX', dirty[key]) end
 end
 return out
 `;
