@@ -2,6 +2,8 @@
  * The Redis store against a real redis-server: the CounterStore contract (exactly as on memory), the reference key
  * format and TTLs, the command budget (fewer commands than INCRBY + EXPIRE per descriptor), unix sockets and AUTH.
  */
+
+import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RuleSource } from "../../src/domain/ports.js";
@@ -9,12 +11,14 @@ import type { Descriptor } from "../../src/domain/types.js";
 import { DEFAULT_ENGINE_OPTIONS } from "../../src/engine/options.js";
 import { createRateLimiter } from "../../src/engine/rate-limiter.js";
 import { compileRuleSet } from "../../src/rules/index.js";
+import { LIMITS_LUA } from "../../src/store/redis/limits-script.js";
 import { createRedisStore, type RedisCounterStore } from "../../src/store/redis/redis-store.js";
-import { describeCounterStore, makeOp, makeSuiteClock } from "../contract/counter-store.contract.js";
+import { describeCounterStore, makeLimitOp, makeOp, makeSuiteClock } from "../contract/counter-store.contract.js";
 import { describeLimits } from "../contract/limits.contract.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { createLogSink } from "../helpers/log-sink.js";
 import { createRedisFarm, type RedisServer, redisSettingsFrom, waitConnected } from "../helpers/redis-servers.js";
+import { waitFor } from "../helpers/service.js";
 
 const farm = createRedisFarm();
 let server: RedisServer;
@@ -195,6 +199,27 @@ describe("Redis command budget", () => {
     const calls = await commandCalls();
     expect(calls["get"]).toBe(1);
     expect(await inspect.exists(op.key)).toBe(0);
+    await store.close();
+  });
+});
+
+describe("the limits script", () => {
+  it("is sent by digest once loaded, and by body again after SCRIPT FLUSH, losing no count", async () => {
+    const clock = makeSuiteClock();
+    const store = await makeStore(clock);
+    const op = makeLimitOp(clock, `script_${Date.now()}`, 1, { algorithm: "token_bucket", burst: 10 });
+    expect((await store.apply([op]))[0]?.remaining).toBe(9);
+    const digest = createHash("sha1").update(LIMITS_LUA).digest("hex");
+    await waitFor(async () => ((await inspect.script("EXISTS", digest)) as number[])[0] === 1, 5_000);
+    await inspect.config("RESETSTAT");
+    expect((await store.apply([op]))[0]?.remaining).toBe(8);
+    const calls = await commandCalls();
+    expect(calls["evalsha"]).toBe(1);
+    expect(calls["eval"]).toBeUndefined();
+    await inspect.script("FLUSH");
+    // The first call after the flush meets NOSCRIPT: nothing ran, the caller is told UNAVAILABLE.
+    await expect(store.apply([op])).rejects.toThrow(/NOSCRIPT/);
+    expect((await store.apply([op]))[0]?.remaining).toBe(7);
     await store.close();
   });
 });

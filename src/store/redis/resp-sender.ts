@@ -11,6 +11,7 @@
  * `commandQueue` (a public field of the client); `supportsRespBatches()` checks its shape once, and the store falls
  * back to pipelines if a future ioredis changes it.
  */
+import { createHash } from "node:crypto";
 import type { Command, Redis } from "ioredis";
 import type { ScriptCall } from "./limits-script.js";
 import { LIMITS_LUA } from "./limits-script.js";
@@ -90,10 +91,14 @@ export function supportsRespBatches(client: Redis): boolean {
 /** A Sender writing each batch as one RESP string through `client`. */
 export function createRespSender(client: Redis): Sender {
   const internals = client as unknown as ClientInternals;
+  const script = createScriptCache(client);
   return {
     send(batch: WireBatch, done: (replies: RawReplies) => void): void {
       const n = batch.kinds.length;
-      const collector = new BatchReplies(encodeBatch(batch), n, done);
+      const sha = batch.scripts.length > 0 ? script.sha() : undefined;
+      const settle =
+        batch.scripts.length === 0 ? done : (replies: RawReplies) => done(script.checkReplies(batch, replies));
+      const collector = new BatchReplies(encodeBatch(batch, sha), n, settle);
       client.sendCommand(collector as unknown as Command);
       if (!collector.written || n === 1) return;
       const entry: QueueEntry = { command: collector, stream: undefined, select: internals.condition?.select ?? 0 };
@@ -106,10 +111,55 @@ export function createRespSender(client: Redis): Sender {
 const REFUND_HEAD = `*5\r\n$4\r\nEVAL\r\n$${Buffer.byteLength(REFUND_LUA)}\r\n${REFUND_LUA}\r\n$1\r\n1\r\n`;
 
 /**
- * The RESP encoding of every command of `batch`, as one string (the socket encodes it as UTF-8 in one write).
- * Keys may hold any request text, so each key's length is its UTF-8 byte length.
+ * The limits script as this connection knows it. EVALSHA once `SCRIPT LOAD` has answered on the current connection
+ * (the 3 KB body is not written per flush); EVAL with the body until then, after every reconnect (a restarted or
+ * failed-over Redis may not hold it) and after a NOSCRIPT reply (SCRIPT FLUSH). A NOSCRIPT reply means the script
+ * did not run, so nothing was applied; that batch's callers get UNAVAILABLE like any other failed command.
  */
-export function encodeBatch(batch: WireBatch): string {
+function createScriptCache(client: Redis) {
+  const digest = createHash("sha1").update(LIMITS_LUA).digest("hex");
+  let loaded = false;
+  let loading = false;
+  const load = (): void => {
+    if (loading) return;
+    loading = true;
+    client.script("LOAD", LIMITS_LUA).then(
+      (sha) => {
+        loading = false;
+        loaded = sha === digest;
+      },
+      () => {
+        loading = false;
+      },
+    );
+  };
+  client.on("ready", () => {
+    loaded = false;
+    load();
+  });
+  return {
+    /** The digest to send with EVALSHA, or undefined to send the body (and load it meanwhile). */
+    sha(): string | undefined {
+      if (!loaded) load();
+      return loaded ? digest : undefined;
+    },
+    /** Notices NOSCRIPT replies, so the next flushes send the body again. */
+    checkReplies(batch: WireBatch, replies: RawReplies): RawReplies {
+      for (let i = 0; i < batch.kinds.length; i++) {
+        const r = replies[i];
+        if (batch.kinds[i] === "script" && r instanceof Error && r.message.startsWith("NOSCRIPT")) loaded = false;
+      }
+      return replies;
+    },
+  };
+}
+
+/**
+ * The RESP encoding of every command of `batch`, as one string (the socket encodes it as UTF-8 in one write).
+ * Keys may hold any request text, so each key's length is its UTF-8 byte length. `sha` is the limits script's
+ * digest when the server has it (EVALSHA), undefined to send its body (EVAL).
+ */
+export function encodeBatch(batch: WireBatch, sha?: string): string {
   const { kinds, keys, args } = batch;
   let out = "";
   for (let i = 0; i < kinds.length; i++) {
@@ -129,7 +179,7 @@ export function encodeBatch(batch: WireBatch): string {
         out += `${REFUND_HEAD}${bulkKey}${bulk(args[i] as number)}`;
         break;
       case "script":
-        out += encodeScript(batch, args[i] as number);
+        out += encodeScript(batch, args[i] as number, sha);
         break;
     }
   }
@@ -138,14 +188,11 @@ export function encodeBatch(batch: WireBatch): string {
 
 const LIMITS_BULK = `$${Buffer.byteLength(LIMITS_LUA)}\r\n${LIMITS_LUA}\r\n`;
 
-/**
- * EVAL of the limits script. EVAL rather than EVALSHA: it survives a Redis restart or failover that empties the
- * script cache without a NOSCRIPT retry, and it is sent once per flush, not per op (Redis only hashes the body to
- * find its compiled function).
- */
-function encodeScript(batch: WireBatch, index: number): string {
+/** EVALSHA (or EVAL, see createScriptCache) of one limits-script call. */
+function encodeScript(batch: WireBatch, index: number, sha: string | undefined): string {
   const call = batch.scripts[index] as ScriptCall;
-  let out = `*${3 + call.keys.length + call.args.length}\r\n$4\r\nEVAL\r\n${LIMITS_BULK}${bulk(call.keys.length)}`;
+  const head = sha === undefined ? `$4\r\nEVAL\r\n${LIMITS_BULK}` : `$7\r\nEVALSHA\r\n$40\r\n${sha}\r\n`;
+  let out = `*${3 + call.keys.length + call.args.length}\r\n${head}${bulk(call.keys.length)}`;
   for (const key of call.keys) out += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
   for (const arg of call.args) out += `$${arg.length}\r\n${arg}\r\n`;
   return out;
