@@ -9,6 +9,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 # nginx (Debian's build has the auth_request module) for test/integration/nginx-auth.test.ts; /usr/sbin may be off PATH.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# docker-compose (the Python one; no container engine needed) validates docker-compose.yml in the tests.
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_cmd=""
