@@ -16,6 +16,7 @@ import { createEnvoyClient, type EnvoyClient, type WireRequest } from "../helper
 import { decodeEnvoyConfig, EnvoyConfigError, STREAM_TO_METADATA } from "../helpers/envoy-config.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { freePort } from "../helpers/ports.js";
+import { codeBlocks, curlLoop, readmeSection } from "../helpers/readme.js";
 import { type Harness, startHarness, waitFor } from "../helpers/service.js";
 import { REPO } from "../helpers/sluice-process.js";
 
@@ -134,8 +135,17 @@ describe("Sluice answers what Envoy asks for the demo's requests (config/edge.ya
     return { wire, reply: await client.ask(wire) };
   };
 
-  it("the README's demo: a free user's sixth request in a minute is limited (429 at Envoy)", async () => {
-    const req = { path: "/hello", remoteAddress: "172.18.0.1", headers: { "x-tier": "free", "x-user": "alice" } };
+  it("the README's docker-compose demo: a free user's sixth request in a minute is limited (429 at Envoy)", async () => {
+    const loop = curlLoop(codeBlocks(readmeSection("Run with Docker / docker-compose"), "sh")[1] ?? "");
+    expect(loop).toEqual({
+      count: 6,
+      headers: { "x-tier": "free", "x-user": "alice" },
+      port: 10000,
+      path: "/hello",
+      expected: [200, 200, 200, 200, 200, 429],
+    });
+    expect(ENVOY_YAML).toContain(`port_value: ${loop.port} }`);
+    const req = { path: loop.path, remoteAddress: "172.18.0.1", headers: loop.headers };
     const first = await ask(req);
     expect(first.wire).toEqual<WireRequest>({
       domain: "edge",
@@ -151,8 +161,9 @@ describe("Sluice answers what Envoy asks for the demo's requests (config/edge.ya
       ],
     });
     const codes = [first.reply.overall_code];
-    for (let i = 0; i < 5; i++) codes.push((await ask(req)).reply.overall_code);
-    expect(codes).toEqual(["OK", "OK", "OK", "OK", "OK", "OVER_LIMIT"]);
+    for (let i = 1; i < loop.count; i++) codes.push((await ask(req)).reply.overall_code);
+    // Envoy answers OVER_LIMIT with 429 (rate_limited_status default) and forwards OK.
+    expect(codes.map((c) => (c === "OVER_LIMIT" ? 429 : 200))).toEqual(loop.expected);
     // A pro user, or a request without the headers (that descriptor is not sent), is not limited by it.
     const pro = await ask({ ...req, headers: { "x-tier": "pro", "x-user": "alice" } });
     expect(pro.reply.overall_code).toBe("OK");

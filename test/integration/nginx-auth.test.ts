@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { type Nginx, startNginx } from "../helpers/nginx.js";
 import { freePort } from "../helpers/ports.js";
+import { codeBlocks, curlLoop, readmeSection } from "../helpers/readme.js";
 import { type Harness, startHarness } from "../helpers/service.js";
 import { REPO } from "../helpers/sluice-process.js";
 
@@ -92,6 +93,17 @@ afterAll(async () => {
 });
 
 describe("nginx auth_request → Sluice /nginx/auth (the documented example)", () => {
+  it("answers the README's loop: /expensive twice, then 429", async () => {
+    const loop = curlLoop(codeBlocks(readmeSection("Run with nginx"), "sh")[0] ?? "");
+    expect(loop).toMatchObject({ count: 3, port: 8000, path: "/expensive", expected: [200, 200, 429] });
+    expect(EXAMPLE).toContain(`listen ${loop.port};`);
+    const codes: number[] = [];
+    for (let i = 0; i < loop.count; i++)
+      codes.push((await get(nginxPort, loop.path, "127.0.0.20", loop.headers)).status);
+    expect(codes).toEqual(loop.expected);
+    clock.advance(60_000); // a fresh minute for the tests below
+  });
+
   it("lets allowed requests reach the app and adds the rate-limit headers", async () => {
     const before = seen.length;
     const reply = await get(nginxPort, "/hello?x=1", "127.0.0.2");
