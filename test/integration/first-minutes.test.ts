@@ -116,6 +116,7 @@ describe("/json sends the rate-limit headers as HTTP headers", () => {
         { key: "RateLimit-Limit", value: "2" },
         { key: "RateLimit-Remaining", value: remaining },
         { key: "RateLimit-Reset", value: "60" },
+        ...(status === 429 ? [{ key: "Retry-After", value: "60" }] : []),
       ]);
       for (const { key, value } of json.responseHeadersToAdd) expect(res.headers.get(key)).toBe(value);
     }
