@@ -36,6 +36,7 @@ function exampleFor(ports: { app: number; sluice: number; listen: number }, conf
 }
 
 interface Seen {
+  readonly method: string;
   readonly path: string;
   readonly headers: Record<string, string | string[] | undefined>;
 }
@@ -54,9 +55,16 @@ let nginx: Nginx;
 let nginxPort: number;
 const seen: Seen[] = [];
 
-function get(port: number, path: string, from: string, headers: Record<string, string> = {}): Promise<Reply> {
+function get(
+  port: number,
+  path: string,
+  from: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, localAddress: from, headers, agent: false }, (res) => {
+    const options = { host: "127.0.0.1", port, path, method, localAddress: from, headers, agent: false };
+    const req = request(options, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
@@ -71,7 +79,7 @@ function get(port: number, path: string, from: string, headers: Record<string, s
 
 beforeAll(async () => {
   app = createServer((req, res) => {
-    seen.push({ path: req.url ?? "", headers: req.headers });
+    seen.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers });
     res.writeHead(200, { "Content-Type": "text/plain" });
     res.end("from the app\n");
   });
@@ -153,6 +161,17 @@ describe("nginx auth_request → Sluice /nginx/auth (the documented example)", (
     expect((await get(nginxPort, "/u", "127.0.0.8", { "X-Tier": "free", "X-User": "bob" })).status).toBe(200);
     expect((await get(nginxPort, "/u", "127.0.0.8", { "X-Tier": "pro", "X-User": "alice" })).status).toBe(200);
     expect((await get(nginxPort, "/u", "127.0.0.8", { "X-User": "alice" })).status).toBe(200);
+  });
+
+  it("limits per method from $request_method", async () => {
+    for (let i = 0; i < 5; i++) {
+      expect((await get(nginxPort, `/items/${i}`, `127.0.1.${i}`, {}, "DELETE")).status).toBe(200);
+    }
+    const before = seen.length;
+    expect((await get(nginxPort, "/items/9", "127.0.1.9", {}, "DELETE")).status).toBe(429);
+    expect(seen.length).toBe(before);
+    expect((await get(nginxPort, "/items/9", "127.0.1.9")).status).toBe(200);
+    expect(seen.at(-1)?.method).toBe("GET");
   });
 
   it("never lets a client choose its own address: X-Real-IP is overwritten by nginx", async () => {
