@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+# nginx (Debian's build has the auth_request module) for test/integration/nginx-auth.test.ts; /usr/sbin may be off PATH.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# docker-compose (the Python one; no container engine needed) validates docker-compose.yml in the tests.
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 if [ ${#need[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_cmd=""
@@ -19,7 +23,7 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# Debian starts a redis-server service on install; the tests start their own servers on free ports.
+# Debian starts redis-server and nginx services on install; the tests start their own on free ports.
 
 [ -d node_modules ] || npm install --no-audit --no-fund
 

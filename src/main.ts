@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   }
   let service: RunningService;
   try {
-    service = await startService(settings, { log });
+    // One "Sluice started" line per deployment: the single process, or the first worker.
+    service = await startService(settings, { log, announce: role === "single" || cluster.worker?.id === 1 });
   } catch (err) {
     log.fatal({ err }, "startup failed");
     await exit(log, EXIT_FAILURE);
@@ -54,7 +55,8 @@ function logStartupNotes(settings: Readonly<Settings>, role: ProcessRole, log: L
   if (settings.ignoredEnv.length > 0) {
     log.warn({ names: settings.ignoredEnv }, "reference settings not implemented by Sluice are ignored");
   }
-  if (role === "single" && settings.workers > 1) log.info({ workers: settings.workers }, MEMORY_SINGLE_PROCESS_NOTE);
+  if (role === "single" && settings.workersSet && settings.workers > 1)
+    log.info({ workers: settings.workers }, MEMORY_SINGLE_PROCESS_NOTE);
 }
 
 function readSettings(): Readonly<Settings> | undefined {

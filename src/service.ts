@@ -19,12 +19,18 @@ import { createHealth, type Health } from "./transport/health.js";
 import { healthcheckRoute } from "./transport/http/admin.js";
 import { debugRoutes } from "./transport/http/debug.js";
 import { createJsonHandler } from "./transport/http/json.js";
+import { createNginxAuthHandler, NGINX_AUTH_PATH } from "./transport/http/nginx-auth.js";
 import { type HttpServer, startHttpServer } from "./transport/http/server.js";
 
 export interface ServiceDeps {
   readonly log: Logger;
   /** Defaults to the system clock. */
   readonly clock?: Clock;
+  /**
+   * Log the "Sluice started" line whatever LOG_LEVEL is (default true): a user who runs `npm start` sees where it
+   * listens and which store and rules it uses. main turns it off for all but the first of several workers.
+   */
+  readonly announce?: boolean;
 }
 
 export interface RunningService {
@@ -83,7 +89,7 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
     });
     const servers = await startServers(settings, { log, limiter, health, stats, watcher });
     cleanups.push(...servers.cleanups);
-    logStartup(log, settings, servers);
+    logStartup(deps.announce === false ? log : atLeastInfo(log), settings, servers);
     let closing: Promise<void> | undefined;
     return {
       ports: { http: servers.http.port, grpc: servers.grpc.port, debug: servers.debug.port },
@@ -147,6 +153,11 @@ async function startServers(
           help: "ShouldRateLimit over HTTP/1 (protojson)",
           handler: createJsonHandler({ limiter, stats, log: httpLog }),
         },
+        {
+          path: NGINX_AUTH_PATH,
+          help: "nginx auth_request: 200 allowed, 403 limited (X-RateLimit-*, Retry-After)",
+          handler: createNginxAuthHandler({ limiter, stats, log: httpLog }),
+        },
       ],
       log: httpLog,
     });
@@ -158,6 +169,11 @@ async function startServers(
     for (const fn of cleanups.reverse()) await fn();
     throw err;
   }
+}
+
+/** A logger that prints info lines even when LOG_LEVEL is above info (pino child loggers carry their own level). */
+function atLeastInfo(log: Logger): Logger {
+  return log.isLevelEnabled("info") ? log : log.child({}, { level: "info" });
 }
 
 function logStartup(log: Logger, settings: Readonly<Settings>, servers: Servers): void {

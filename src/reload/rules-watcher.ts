@@ -94,8 +94,10 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       const err = caught instanceof Error ? caught : new Error(String(caught));
       lastError = err;
       stats.loadError++;
-      const file = err instanceof ConfigError ? err.file : undefined;
-      const fields = { err, file, dir, previousVersion: current?.version, hint: dotHint(err, names) };
+      // A rule-file mistake is the user's, not the program's: its one message (file, YAML path, reason) is the whole
+      // story, so it is logged as `problem` without a stack trace. Anything else keeps its stack under `err`.
+      const cause = err instanceof ConfigError ? { file: err.file, problem: err.message } : { err };
+      const fields = { ...cause, dir, previousVersion: current?.version, hint: dotHint(err, names) };
       if (current === undefined) log.error(fields, "rules load failed; no rules loaded, answering UNAVAILABLE");
       else log.error(fields, "rules reload failed; keeping previous rules");
     }

@@ -79,6 +79,8 @@ export interface Settings {
    * number of CPUs this process may use. The memory backend always runs one process (see cluster/role.ts).
    */
   readonly workers: number;
+  /** Whether WORKERS was set (the memory backend's "WORKERS ignored" note is for users who asked for workers). */
+  readonly workersSet: boolean;
   /** Reference variables that are set but not implemented by Sluice (logged at startup, never fatal). */
   readonly ignoredEnv: readonly string[];
 }
@@ -187,6 +189,7 @@ export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<S
     memoryMaxKeys: p.int(env, "MEMORY_MAX_KEYS", 1_000_000, { min: 1, max: 1_000_000_000 }),
     shutdownTimeoutMs: boundedDuration(env, p, "SHUTDOWN_TIMEOUT", 5_000, 60_000),
     workers: p.int(env, "WORKERS", availableParallelism(), { min: 1, max: MAX_WORKERS }),
+    workersSet: p.raw(env, "WORKERS") !== undefined,
     ignoredEnv: Object.freeze(IGNORED_REFERENCE_ENV.filter((name) => p.raw(env, name) !== undefined)),
   };
   p.throwIfAny();

@@ -1,7 +1,8 @@
 /**
  * The one pino root logger, created by main from Settings and passed down (no module-level logger). Components take
  * children: `log.child({ component: "grpc" })`. LOG_FORMAT=text renders through pino-pretty in-process (no worker
- * thread), json writes one object per line; both write synchronously to stdout so nothing is lost on exit.
+ * thread), each entry on one line with its fields; json writes one object per line; both write synchronously to
+ * stdout so nothing is lost on exit.
  */
 import { type DestinationStream, type Logger, pino } from "pino";
 import pretty from "pino-pretty";
@@ -21,7 +22,7 @@ export function createLogger(options: LoggerOptions, dest?: DestinationStream): 
   };
   if (dest !== undefined) return pino(pinoOptions, dest);
   if (options.logFormat === "json") return pino(pinoOptions, pino.destination({ dest: 1, sync: true }));
-  return pino(pinoOptions, pretty({ destination: 1, sync: true, ignore: "pid,hostname,service" }));
+  return pino(pinoOptions, pretty({ destination: 1, sync: true, singleLine: true, ignore: "pid,hostname,service" }));
 }
 
 /** Flushes buffered log output; resolves even if the destination cannot flush. */

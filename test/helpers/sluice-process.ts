@@ -80,9 +80,17 @@ export class SluiceProcess {
   stderr = "";
   readonly exited: Promise<Exit>;
 
-  /** `env` is the whole environment besides PATH (LOG_FORMAT=json and LOG_LEVEL=info unless given). */
-  constructor(env: Readonly<Record<string, string>>, cwd = REPO) {
-    this.child = spawn(process.execPath, [MAIN], {
+  /**
+   * `env` is the whole environment besides PATH (LOG_FORMAT=json and LOG_LEVEL=info unless given). `command` runs
+   * something else that starts Sluice (the image's /bin/ratelimit script) instead of `node dist/main.js`.
+   */
+  constructor(
+    env: Readonly<Record<string, string>>,
+    cwd = REPO,
+    command: readonly string[] = [process.execPath, MAIN],
+  ) {
+    const [file = process.execPath, ...args] = command;
+    this.child = spawn(file, args, {
       cwd,
       env: { PATH: process.env["PATH"] ?? "", LOG_FORMAT: "json", LOG_LEVEL: "info", ...env },
       stdio: ["ignore", "pipe", "pipe"],

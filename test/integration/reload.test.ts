@@ -92,10 +92,12 @@ describe("createRulesWatcher()", () => {
     expect(w.lastError).toBeInstanceOf(ConfigError);
     const failed = lines.find((l) => l.level === 50);
     expect(failed).toMatchObject({ msg: "rules load failed; no rules loaded, answering UNAVAILABLE", file: "a.yaml" });
-    expect(failed?.["err"]).toHaveProperty(
-      "message",
+    // One clear message, no stack trace: a rule-file mistake is the user's, not a program error.
+    expect(failed?.["problem"]).toBe(
       'a.yaml: descriptors[0].rate_limit.unit: "minutes" is not one of second|minute|hour|day|week|month|year',
     );
+    expect(failed).not.toHaveProperty("err");
+    expect(JSON.stringify(failed)).not.toContain("    at ");
     write("config/a.yaml", rules("alpha", 7));
     await visibleWithin(() => limitOf(w, "alpha") === 7);
     expect(w.lastError).toBeUndefined();

@@ -1,8 +1,9 @@
 /**
  * POST /json: the reference's HTTP/1 face of ShouldRateLimit for clients that cannot speak gRPC. protojson in
  * (strict, as Go's protojson: see protojson.ts) and out (generated toJSON, plus Duration as "<n>s").
- * 200 OK, 429 OVER_LIMIT (as the reference); 400 unparsable or invalid request; 413 body too large; 503 no config or
- * store down (the reference answers 400 for those; UNAVAILABLE-like is what callers can retry on).
+ * 200 OK, 429 OVER_LIMIT (as the reference); the body's RateLimit-* headers are also sent as HTTP headers.
+ * 400 unparsable or invalid request; 413 body too large; 503 no config or store down (the reference answers 400
+ * for those; UNAVAILABLE-like is what callers can retry on).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
@@ -52,6 +53,8 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
     try {
       const decision = await limiter.decide(request);
       const body = JSON.stringify(responseToJson(toRlsResponse(decision)));
+      // The body's responseHeadersToAdd (LIMIT_RESPONSE_HEADERS_ENABLED) are also real headers, for HTTP clients.
+      for (const h of decision.responseHeaders) res.setHeader(h.key, h.value);
       res.writeHead(decision.overallCode === "OVER_LIMIT" ? 429 : 200, {
         "Content-Type": "application/json",
         "Content-Length": Buffer.byteLength(body),
