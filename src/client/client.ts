@@ -19,7 +19,10 @@ export interface SluiceClient {
     descriptors: readonly DescriptorInput[],
     options?: ShouldRateLimitOptions,
   ): Promise<RateLimitResult>;
-  /** Peek: the decision for one more hit without counting anything (hits_addend 0). */
+  /**
+   * Peek without counting (hits_addend 0): OVER_LIMIT only when the limit is already exceeded, so a budget check
+   * passes until the spend has gone past the budget (exactly at the limit is still OK).
+   */
   check(domain: string, descriptors: readonly DescriptorInput[], options?: CallOptions): Promise<RateLimitResult>;
   /** Adds `cost` to every descriptor (a budget: tokens, cents), e.g. after the call whose cost it is. */
   charge(
@@ -75,7 +78,12 @@ export function createClient(options: ClientOptions): SluiceClient {
     spec: HitsSpec,
     opts: CallOptions | undefined,
   ): Promise<RateLimitResult> {
-    const request = buildRequest(domain, descriptors, spec);
+    let request: ReturnType<typeof buildRequest>;
+    try {
+      request = buildRequest(domain, descriptors, spec);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const deadline = Date.now() + (opts?.timeoutMs ?? o.timeoutMs);

@@ -53,7 +53,13 @@ export interface ResolvedOptions {
 
 export const systemClock: WaitClock = Object.freeze({
   now: () => Date.now(),
-  sleep: (ms: number, signal?: AbortSignal) => delay(ms, undefined, signal === undefined ? undefined : { signal }),
+  sleep: async (ms: number, signal?: AbortSignal) => {
+    if (signal === undefined) return delay(ms);
+    // timers/promises rejects with its own AbortError; callers expect the signal's reason, as fetch gives.
+    return delay(ms, undefined, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? signal.reason : err;
+    });
+  },
   random: () => Math.random(),
 });
 

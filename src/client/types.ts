@@ -85,4 +85,6 @@ export interface WaitOptions extends CallOptions {
   readonly maxWaitMs: number;
   /** Hits each attempt adds (default 1). */
   readonly hits?: number;
+  /** Called before each sleep with the limited result and the wait chosen (e.g. to log "waiting 12 s for quota"). */
+  readonly onRetry?: (result: RateLimitResult, waitMs: number) => void;
 }

@@ -33,6 +33,7 @@ export async function waitUntilAllowed(
         `still limited: the next attempt would be in ${waitMs} ms, after maxWaitMs (${opts.maxWaitMs} ms)`,
       );
     }
+    opts.onRetry?.(result, waitMs);
     await clock.sleep(waitMs, opts.signal);
   }
 }
