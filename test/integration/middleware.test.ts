@@ -13,12 +13,12 @@ import { type AppOptions, FRAMEWORKS, type RunningApp, startApp } from "../helpe
 const RULES = `domain: web
 descriptors:
   - key: remote_address
-    rate_limit: { unit: minute, requests_per_unit: 2, name: per-ip }
+    rate_limit: { unit: hour, requests_per_unit: 2, name: per-ip }
   - key: path
     descriptors:
       - key: method
         value: GET
-        rate_limit: { unit: minute, requests_per_unit: 1 }
+        rate_limit: { unit: hour, requests_per_unit: 1 }
   - key: user
     descriptors:
       - key: tier
@@ -70,14 +70,14 @@ describe.each(FRAMEWORKS)("%s adapter", (framework) => {
       expect(first.headers.get("x-ratelimit-remaining")).toBe("1");
       const reset = Number(first.headers.get("ratelimit-reset"));
       expect(reset).toBeGreaterThan(0);
-      expect(reset).toBeLessThanOrEqual(60);
+      expect(reset).toBeLessThanOrEqual(3600);
       expect(first.headers.get("retry-after")).toBeNull();
       expect((await get(`${app.url}/hello`, ip)).status).toBe(200);
       const limited = await get(`${app.url}/hello`, ip);
       expect(limited.status).toBe(429);
       const retry = Number(limited.headers.get("retry-after"));
       expect(retry).toBeGreaterThanOrEqual(1);
-      expect(retry).toBeLessThanOrEqual(60);
+      expect(retry).toBeLessThanOrEqual(3600);
       expect(limited.headers.get("ratelimit-remaining")).toBe("0");
       expect(await limited.json()).toEqual({ error: "Too Many Requests", retryAfterSeconds: retry });
       // Another client IP has its own counter.
@@ -109,7 +109,7 @@ describe.each(FRAMEWORKS)("%s adapter", (framework) => {
     await withApp(framework, { ...base, client, descriptors }, async (app) => {
       const user = { "x-user": `alice-${framework}`, "x-tier": "free" };
       expect((await get(`${app.url}/items/a-${framework}`, user)).status).toBe(200);
-      // The per-endpoint limit (1/minute) is shared by every caller of GET /items/a-... ...
+      // The per-endpoint limit (1/hour) is shared by every caller of GET /items/a-... ...
       expect((await get(`${app.url}/items/a-${framework}`)).status).toBe(429);
       // ... the free tier's 1/hour applies to this user only; anonymous requests have no user descriptor.
       expect((await get(`${app.url}/items/b-${framework}`, user)).status).toBe(429);

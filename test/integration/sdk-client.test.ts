@@ -14,7 +14,7 @@ import { REPO } from "../helpers/sluice-process.js";
 const RULES = `domain: sdk
 descriptors:
   - key: user
-    rate_limit: { unit: minute, requests_per_unit: 3, name: per-user }
+    rate_limit: { unit: hour, requests_per_unit: 3, name: per-user }
   - key: budget
     rate_limit: { unit: hour, requests_per_unit: 500 }
 `;
@@ -38,14 +38,14 @@ describe.each(["memory", "redis"] as const)("SDK against Sluice (%s)", (backend)
     await sluice?.stop();
   });
 
-  it("counts each call and reports remaining, the limit and the reset; the 4th call of 3/minute is limited", async () => {
+  it("counts each call and reports remaining, the limit and the reset; the 4th call of 3/hour is limited", async () => {
     const user = [{ user: `u-${backend}` }];
     const first = await client.shouldRateLimit("sdk", user);
     expect(first).toMatchObject({ allowed: true, code: "OK", remaining: 2, failedOpen: false });
-    expect(first.limit).toEqual({ name: "per-user", requestsPerUnit: 3, unit: "minute" });
+    expect(first.limit).toEqual({ name: "per-user", requestsPerUnit: 3, unit: "hour" });
     expect(first.descriptors).toHaveLength(1);
     expect(first.resetAfterMs).toBeGreaterThan(0);
-    expect(first.resetAfterMs).toBeLessThanOrEqual(60_000);
+    expect(first.resetAfterMs).toBeLessThanOrEqual(3_600_000);
     expect(first.retryAfterMs).toBeUndefined();
     await client.shouldRateLimit("sdk", user);
     expect((await client.shouldRateLimit("sdk", user)).remaining).toBe(0);
@@ -53,7 +53,7 @@ describe.each(["memory", "redis"] as const)("SDK against Sluice (%s)", (backend)
     expect(limited).toMatchObject({ allowed: false, code: "OVER_LIMIT", remaining: 0 });
     expect(limited.descriptors[0]?.code).toBe("OVER_LIMIT");
     expect(limited.retryAfterMs).toBeGreaterThan(0);
-    expect(limited.retryAfterMs).toBeLessThanOrEqual(60_000);
+    expect(limited.retryAfterMs).toBeLessThanOrEqual(3_600_000);
   });
 
   it("hits counts several at once; a descriptor no rule matches is OK with no limit", async () => {
