@@ -140,7 +140,13 @@ describe("examples/llm-budget", async () => {
 
   it("peeks, calls, charges the real cost; a session stops once its $5 is spent", async () => {
     let upstream = 0;
-    const app = createLlmProxy({ sluice: s.client, complete: (p) => (upstream++, complete(p)) });
+    const app = createLlmProxy({
+      sluice: s.client,
+      complete: (p) => {
+        upstream++;
+        return complete(p);
+      },
+    });
     const first = await ask(app, "s1");
     expect(first.status).toBe(200);
     expect(await first.json()).toEqual({
