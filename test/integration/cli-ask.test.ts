@@ -3,11 +3,14 @@
  * backend: a human-readable answer and `--json`, `--hits`, exit 0 allowed / 1 limited / 2 error, and one clear line
  * when Sluice is down or an argument is wrong.
  */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { type RunningSluice, startSluice } from "../helpers/compat-process.js";
 import { freePort } from "../helpers/ports.js";
 import { createRedisFarm } from "../helpers/redis-servers.js";
+import { REPO } from "../helpers/sluice-process.js";
 
 const RULES = `domain: shop
 descriptors:
@@ -57,6 +60,23 @@ describe.each(["memory", "redis"] as const)("sluice ask (%s)", (backend) => {
     }
     const counted = JSON.parse((await ask("-D", `user=bob-${backend}`, "--hits", "2", "--json")).stdout);
     expect(counted.remaining).toBe(0);
+  });
+});
+
+describe("README: sluice ask on the quick start's rules", () => {
+  let sluice: RunningSluice;
+  beforeAll(async () => {
+    const rules = await readFile(join(REPO, "config", "config.yaml"), "utf8");
+    sluice = await startSluice({ rules: { "config.yaml": rules } });
+  }, 60_000);
+  afterAll(() => sluice?.stop());
+
+  it("prints the answer the README shows", async () => {
+    const r = await runCli(["ask", "-a", sluice.grpc, "-d", "quickstart", "-D", "api=search,user=alice"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^ALLOWED \(OK\)\n {2}api=search,user=alice: OK, 29 of 30\/minute left \(search-per-user\), resets in \d+s\n$/,
+    );
   });
 });
 

@@ -98,6 +98,12 @@ describe("sluice check", () => {
     expect(errors.length).toBeGreaterThan(20);
   });
 
+  it("checks the quick start's rules (README: `sluice check config`)", async () => {
+    const r = await runCli(["check", "config"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^quickstart\.api_search\.user: unit=MINUTE requests_per_unit=30, shadow_mode: false$/m);
+  });
+
   it("a missing directory is one error line, exit 1", async () => {
     const r = await runCli(["check", join(tmp, "nope")]);
     expect(r.code).toBe(1);

@@ -62,6 +62,16 @@ describe("examples/hono-api", async () => {
     expect((await fetch(`${url}/items`, from("10.9.0.2"))).status).toBe(200);
   });
 
+  it("README: the SDK asks with the same descriptors directly", async () => {
+    const r = await s.client.shouldRateLimit("api", [
+      { remote_address: "10.9.2.1" },
+      { path: "/search", method: "GET" },
+    ]);
+    expect(r.allowed).toBe(true);
+    expect(r.descriptors.map((d) => d.limit?.name)).toEqual(["per-ip", "search-total"]);
+    expect(r.limit?.name).toBe("per-ip");
+  });
+
   it("allows 5 logins a minute per IP; search has its own total limit", async () => {
     await s.client.charge("api", [{ path: "/login", method: "POST", remote_address: "10.9.1.1" }], 4);
     expect((await fetch(`${url}/login`, from("10.9.1.1", { method: "POST" }))).status).toBe(200);
