@@ -7,7 +7,7 @@ import { createRateLimitCore, type RateLimitMiddlewareOptions, type RequestView 
 
 export function sluiceFastify(options: RateLimitMiddlewareOptions<FastifyRequest>): onRequestAsyncHookHandler {
   const core = createRateLimitCore(options);
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const query = request.url.indexOf("?");
     const view: RequestView = {
       method: request.method,
@@ -17,7 +17,9 @@ export function sluiceFastify(options: RateLimitMiddlewareOptions<FastifyRequest
     };
     const outcome = await core.decide(request, view);
     for (const [name, value] of outcome.headers) reply.header(name, value);
-    if (outcome.action !== "allow") await reply.code(outcome.status).send(outcome.body);
+    // Fastify's rule for answering from an async hook: send, then return the reply so the route handler is skipped.
+    if (outcome.action !== "allow") return reply.code(outcome.status).send(outcome.body);
+    return undefined;
   };
 }
 

@@ -21,6 +21,8 @@ export type AppOptions = Omit<RateLimitMiddlewareOptions<unknown>, "user" | "tie
 
 export interface RunningApp {
   readonly url: string;
+  /** How many requests reached a route handler (a limited request must not). */
+  handled(): number;
   close(): Promise<void>;
 }
 
@@ -31,18 +33,22 @@ export async function startApp(framework: Framework, options: AppOptions): Promi
 }
 
 async function startExpress(options: AppOptions): Promise<RunningApp> {
+  let handled = 0;
   const app = express();
   app.use(sluiceExpress({ ...options, user: (req) => req.get("x-user"), tier: (req) => req.get("x-tier") }));
   app.get("/hello", (_req, res) => {
+    handled++;
     res.json({ hello: "world" });
   });
   app.get("/items/:id", (req, res) => {
+    handled++;
     res.json({ id: req.params.id });
   });
   const server = app.listen(0, "127.0.0.1");
   await new Promise<void>((resolve) => server.once("listening", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    handled: () => handled,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -52,6 +58,7 @@ async function startExpress(options: AppOptions): Promise<RunningApp> {
 }
 
 async function startFastify(options: AppOptions): Promise<RunningApp> {
+  let handled = 0;
   const app = Fastify();
   const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
   app.addHook(
@@ -62,23 +69,37 @@ async function startFastify(options: AppOptions): Promise<RunningApp> {
       tier: (req) => header(req.headers["x-tier"]),
     }),
   );
-  app.get("/hello", async () => ({ hello: "world" }));
-  app.get<{ Params: { id: string } }>("/items/:id", async (req) => ({ id: req.params.id }));
+  app.get("/hello", async () => {
+    handled++;
+    return { hello: "world" };
+  });
+  app.get<{ Params: { id: string } }>("/items/:id", async (req) => {
+    handled++;
+    return { id: req.params.id };
+  });
   const url = await app.listen({ port: 0, host: "127.0.0.1" });
-  return { url, close: () => app.close() };
+  return { url, handled: () => handled, close: () => app.close() };
 }
 
 async function startHono(options: AppOptions): Promise<RunningApp> {
+  let handled = 0;
   const app = new Hono();
   app.use(sluiceHono({ ...options, user: (c) => c.req.header("x-user"), tier: (c) => c.req.header("x-tier") }));
-  app.get("/hello", (c) => c.json({ hello: "world" }));
-  app.get("/items/:id", (c) => c.json({ id: c.req.param("id") }));
+  app.get("/hello", (c) => {
+    handled++;
+    return c.json({ hello: "world" });
+  });
+  app.get("/items/:id", (c) => {
+    handled++;
+    return c.json({ id: c.req.param("id") });
+  });
   let server: ReturnType<typeof serve> | undefined;
   const port = await new Promise<number>((resolve) => {
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => resolve(info.port));
   });
   return {
     url: `http://127.0.0.1:${port}`,
+    handled: () => handled,
     close: () =>
       new Promise<void>((resolve) => {
         const s = server as unknown as { close(cb: () => void): void; closeAllConnections?: () => void };

@@ -82,6 +82,8 @@ describe.each(FRAMEWORKS)("%s adapter", (framework) => {
       expect(await limited.json()).toEqual({ error: "Too Many Requests", retryAfterSeconds: retry });
       // Another client IP has its own counter.
       expect((await get(`${app.url}/hello`, { "x-forwarded-for": `10.1.${n}.2` })).status).toBe(200);
+      // The limited request never reached the route handler.
+      expect(app.handled()).toBe(3);
     });
   });
 
