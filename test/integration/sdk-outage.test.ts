@@ -74,6 +74,11 @@ describe("Sluice slow (process stopped with SIGSTOP)", () => {
       try {
         expect((await errorOf(closed.shouldRateLimit("sdk", USER))).code).toBe("DEADLINE_EXCEEDED");
         expect(await open.shouldRateLimit("sdk", USER)).toMatchObject({ allowed: true, failedOpen: true });
+        // A call in flight to the stopped process ends when its signal aborts, long before its deadline.
+        const controller = new AbortController();
+        const inFlight = closed.shouldRateLimit("sdk", USER, { timeoutMs: 60_000, signal: controller.signal });
+        setImmediate(() => controller.abort(new Error("request cancelled")));
+        await expect(inFlight).rejects.toThrow("request cancelled");
       } finally {
         sluice.child.kill("SIGCONT");
       }
