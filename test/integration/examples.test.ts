@@ -177,10 +177,12 @@ describe("examples/llm-budget", async () => {
   it("stops every session once the hour's $50 is spent", async () => {
     const app = createLlmProxy({ sluice: s.client, complete });
     const hourly = [{ spend: "all-sessions" }];
-    await s.client.charge("llm", hourly, (await s.client.check("llm", hourly)).remaining ?? 0);
-    expect((await ask(app, "s3")).status).toBe(200); // exactly $50 spent: the peek still passes
+    // Leave one micro-dollar of the hour: the peek passes, the call is charged in full past the budget.
+    await s.client.charge("llm", hourly, ((await s.client.check("llm", hourly)).remaining ?? 0) - 1);
+    expect((await ask(app, "s3")).status).toBe(200);
     const over = await ask(app, "s4");
     expect(over.status).toBe(429);
     expect(await over.json()).toEqual({ error: "hourly budget spent" });
+    expect((await s.client.check("llm", hourly)).remaining).toBe(0);
   });
 });
