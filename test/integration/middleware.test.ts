@@ -4,8 +4,10 @@
  * on allowed answers, the client IP through X-Forwarded-For only from trusted proxies, path/method/user/tier and
  * custom descriptors, and the fail-open / fail-closed choice when Sluice is down.
  */
+import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type SluiceClient } from "../../src/index.js";
+import { sluiceHono } from "../../src/middleware/hono.js";
 import { type RunningSluice, startSluice } from "../helpers/compat-process.js";
 import { freePort } from "../helpers/ports.js";
 import { type AppOptions, FRAMEWORKS, type RunningApp, startApp } from "../helpers/web-apps.js";
@@ -136,6 +138,21 @@ describe.each(FRAMEWORKS)("%s adapter", (framework) => {
     });
   });
 
+  it("hits counts several per request; headers: false leaves only Retry-After", async () => {
+    const options = { ...base, client, descriptors: [["ip"]] as const, hits: 2, headers: false };
+    await withApp(framework, options, async (app) => {
+      const ip = { "x-forwarded-for": `10.4.${n}.1` };
+      const first = await get(`${app.url}/hello`, ip);
+      expect(first.status).toBe(200);
+      expect(first.headers.get("ratelimit-limit")).toBeNull();
+      expect(first.headers.get("x-ratelimit-remaining")).toBeNull();
+      const limited = await get(`${app.url}/hello`, ip); // 2 + 2 > 2
+      expect(limited.status).toBe(429);
+      expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(limited.headers.get("ratelimit-remaining")).toBeNull();
+    });
+  });
+
   it("answers 503 when Sluice is down and failing closed, passes when failing open", async () => {
     const down = createClient({ address: `127.0.0.1:${await freePort()}`, timeoutMs: 2_000 });
     try {
@@ -152,5 +169,17 @@ describe.each(FRAMEWORKS)("%s adapter", (framework) => {
     } finally {
       down.close();
     }
+  });
+});
+
+describe("hono remoteAddress option", () => {
+  it("takes the socket peer from the given function (runtimes other than @hono/node-server)", async () => {
+    const app = new Hono();
+    const seen = (f: { ip: string | undefined }) => ({ api_key: `hono-remote:${f.ip}` });
+    app.use(sluiceHono({ client, domain: "web", descriptors: [seen], remoteAddress: () => "192.0.2.44" }));
+    app.get("/", (c) => c.text("ok"));
+    expect((await app.request("/")).status).toBe(200);
+    expect((await app.request("/")).status).toBe(429);
+    expect((await client.check("web", [{ api_key: "hono-remote:192.0.2.44" }])).allowed).toBe(false);
   });
 });

@@ -4,6 +4,9 @@
  * for INVALID_ARGUMENT, and the package's own entry point (`import "sluice"` has no side effects).
  */
 import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type SluiceClient, SluiceError } from "../../src/index.js";
@@ -93,6 +96,27 @@ describe.each(["memory", "redis"] as const)("SDK against Sluice (%s)", (backend)
       }
     } finally {
       open.close();
+    }
+  });
+});
+
+describe("GRPC_UDS and LIMIT_RESPONSE_HEADERS_ENABLED", () => {
+  it("reaches Sluice on a unix socket with a `unix:` address and returns the headers Sluice asks to add", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sluice-sdk-uds-"));
+    const socket = join(dir, "grpc.sock");
+    const sluice = await startSluice({
+      rules: { "config.yaml": RULES },
+      env: { GRPC_UDS: socket, LIMIT_RESPONSE_HEADERS_ENABLED: "true" },
+    });
+    const client = createClient({ address: `unix:${socket}`, timeoutMs: 5_000 });
+    try {
+      const r = await client.shouldRateLimit("sdk", [{ user: "uds" }]);
+      expect(r).toMatchObject({ allowed: true, remaining: 2 });
+      expect(r.headers).toContainEqual({ key: "RateLimit-Remaining", value: "2" });
+    } finally {
+      client.close();
+      await sluice.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
