@@ -60,7 +60,8 @@ const ERROR_CODES: ReadonlyMap<number, SluiceErrorCode> = new Map([
 
 function channelCredentials(o: ResolvedOptions): ChannelCredentials {
   if (o.tls === false) return credentials.createInsecure();
-  return credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null);
+  const pem = (bytes: Uint8Array | undefined): Buffer | null => (bytes === undefined ? null : Buffer.from(bytes));
+  return credentials.createSsl(pem(o.tls.ca), pem(o.tls.key), pem(o.tls.cert));
 }
 
 function toError(err: ServiceError): SluiceError {

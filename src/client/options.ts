@@ -1,11 +1,14 @@
 /** createClient options, validated once into a frozen object (invalid options throw at construction). */
 import { setTimeout as delay } from "node:timers/promises";
 
-/** TLS to Sluice: `true` uses the system CAs; PEM buffers for a private CA and/or a client certificate. */
+/**
+ * TLS to Sluice: `true` uses the system CAs; PEM bytes (a Buffer from readFile) for a private CA and/or a client
+ * certificate. Typed as Uint8Array so the declarations need no Node types.
+ */
 export interface TlsOptions {
-  readonly ca?: Buffer;
-  readonly cert?: Buffer;
-  readonly key?: Buffer;
+  readonly ca?: Uint8Array;
+  readonly cert?: Uint8Array;
+  readonly key?: Uint8Array;
 }
 
 /** Time, injectable so waitUntilAllowed can be tested without waiting. */

@@ -4,7 +4,7 @@
  * for INVALID_ARGUMENT, and the package's own entry point (`import "sluice"` has no side effects).
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -147,4 +147,32 @@ describe("package entry", () => {
     expect(JSON.parse(stdout)).toEqual(["function", "function", "function"]);
     expect(stderr).toBe("");
   });
+
+  it("a TypeScript project (NodeNext, strict) gets the declarations through the exports map", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sluice-consumer-"));
+    try {
+      await mkdir(join(dir, "node_modules"));
+      await symlink(REPO, join(dir, "node_modules", "sluice"), "dir");
+      await writeFile(join(dir, "package.json"), '{ "type": "module" }');
+      const tsconfig = { compilerOptions: { module: "NodeNext", strict: true, noEmit: true, skipLibCheck: false } };
+      await writeFile(join(dir, "tsconfig.json"), JSON.stringify({ ...tsconfig, files: ["consumer.ts"] }));
+      await writeFile(
+        join(dir, "consumer.ts"),
+        `import { createClient, type RateLimitResult } from "sluice";
+import { sluiceHono } from "sluice/hono";
+const client = createClient({ address: "127.0.0.1:8081", failOpen: true });
+const r: Promise<RateLimitResult> = client.check("d", [{ k: "v" }]);
+export const mw = sluiceHono({ client, domain: "d", descriptors: [["ip"]] });
+// @ts-expect-error: hits must be a number
+void client.shouldRateLimit("d", [{ k: "v" }], { hits: "2" });
+void r;
+`,
+      );
+      const tsc = join(REPO, "node_modules/typescript/bin/tsc");
+      const run = promisify(execFile)(process.execPath, [tsc, "-p", dir], { timeout: 60_000 });
+      await expect(run).resolves.toMatchObject({ stdout: "" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
