@@ -3,7 +3,8 @@
  * only after it (the tokens used), so the proxy peeks first (`check`: is either budget already spent?), calls the
  * model, then charges the real cost (`charge`). Budgets are in micro-dollars so a cheap call still counts.
  * This replaces a hand-written cost tracker (INCRBY on a session key, plus a separate hourly key, plus the EXPIREs),
- * and the budgets hold across every instance of the proxy.
+ * and the budgets hold across every instance of the proxy. The rules (rules.yaml) are `budget: true` limits: a
+ * charge always counts, and a peek passes only while something is left.
  *
  *   const app = createLlmProxy({ sluice: createClient({ address: "127.0.0.1:8081" }), complete: callOpenAi });
  *   serve({ fetch: app.fetch, port: 3000 });

@@ -172,6 +172,18 @@ describe("examples/llm-budget", async () => {
     expect(Number(over.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(upstream).toBe(3);
     expect((await ask(app, "s2")).status).toBe(200); // another session has its own $5
+    // The session's day started at its first charge (window_anchor: first_hit), not at midnight.
+    const session = await s.client.check("llm", [{ session: "s1" }]);
+    expect(session.descriptors[0]?.resetAfterMs).toBeGreaterThan(86_000_000);
+    expect(session.descriptors[0]?.limit?.name).toBe("session-5-usd");
+  });
+
+  it("a budget spent to the last micro-dollar admits nothing more (budget: true)", async () => {
+    const app = createLlmProxy({ sluice: s.client, complete });
+    await s.client.charge("llm", [{ session: "s5" }], 5_000_000);
+    const over = await ask(app, "s5");
+    expect(over.status).toBe(429);
+    expect(await over.json()).toEqual({ error: "session budget spent" });
   });
 
   it("stops every session once the hour's $50 is spent", async () => {
