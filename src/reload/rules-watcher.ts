@@ -10,7 +10,9 @@
  *
  * Events are debounced (150 ms by default) and a reload always reads every file again. One bad file rejects the whole
  * set: the error is logged and counted and the previous rules keep serving; before the first good load `current()`
- * stays undefined, so the service answers UNAVAILABLE rather than allowing everything.
+ * stays undefined, so the service answers UNAVAILABLE rather than allowing everything. The rules, the last-good
+ * logic and the counters live in the rule-set holder (holder.ts), shared with the other sources (xDS); the
+ * watcher only produces the files and logs.
  *
  * Watching: chokidar for the rules directory (recursive, survives editors' write-and-rename and the ConfigMap
  * `..data` swap), plain `fs.watch` on the parent of RUNTIME_ROOT for the symlink swap (one directory, one name to
@@ -25,10 +27,9 @@ import { type FSWatcher as DirectoryWatcher, watch as watchDirectory } from "cho
 import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
-import type { RuleSet } from "../domain/types.js";
-import { compileRuleSet } from "../rules/compile.js";
 import type { ConfigWarning } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
+import { createRuleHolder, type RuleHolder } from "./holder.js";
 import { readRuleFiles, rulesDirectory } from "./rules-loader.js";
 
 /** The parsed RUNTIME_* settings (and MERGE_DOMAIN_CONFIG), plus what only the watcher needs. */
@@ -36,6 +37,11 @@ export interface RulesWatcherOptions extends RuntimeSettings {
   readonly log: Logger;
   /** Quiet period after the last file event before reloading; 150 ms by default. */
   readonly debounceMs?: number;
+  /**
+   * The holder to publish into, shared with other sources; by default the watcher's own. `current()`, `stats`
+   * and `lastError` are the holder's either way.
+   */
+  readonly holder?: RuleHolder;
 }
 
 /** A RuleSource backed by the rule directory. */
@@ -59,9 +65,8 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   const root = resolve(opts.root);
   const dir = rulesDirectory(opts);
   const debounceMs = opts.debounceMs ?? 150;
-  const stats = { loadSuccess: 0, loadError: 0 };
-  let current: RuleSet | undefined;
-  let lastError: Error | undefined;
+  const holder = opts.holder ?? createRuleHolder(opts);
+  const feed = holder.register("file");
   let started = false;
   let closed = false;
   let debounce: NodeJS.Timeout | undefined;
@@ -74,29 +79,30 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
 
   async function load(reason: string): Promise<void> {
     let names: readonly string[] = [];
+    let previousVersion: string | undefined;
     try {
-      const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles);
+      const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles).catch((err: unknown) => {
+        feed.reject(err instanceof Error ? err : new Error(String(err)));
+        throw err;
+      });
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
       const warnings: ConfigWarning[] = [];
-      const next = compileRuleSet(files, {
-        mergeDomainConfig: opts.mergeDomainConfig,
-        onWarning: (w) => warnings.push(w),
-      });
+      previousVersion = holder.current()?.version;
+      const next = feed.publish(files, (w) => warnings.push(w));
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
-      const previousVersion = current?.version;
-      current = next;
-      lastError = undefined;
-      stats.loadSuccess++;
-      const summary = { version: next.version, previousVersion, domains: next.domains.length, files: files.length };
+      const summary = {
+        version: next.own.version,
+        previousVersion: next.previousVersion,
+        domains: next.own.domains.length,
+        files: files.length,
+      };
       log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {
       const err = caught instanceof Error ? caught : new Error(String(caught));
-      lastError = err;
-      stats.loadError++;
       const file = err instanceof ConfigError ? err.file : undefined;
-      const fields = { err, file, dir, previousVersion: current?.version, hint: dotHint(err, names) };
-      if (current === undefined) log.error(fields, "rules load failed; no rules loaded, answering UNAVAILABLE");
+      const fields = { err, file, dir, previousVersion, hint: dotHint(err, names) };
+      if (previousVersion === undefined) log.error(fields, "rules load failed; no rules loaded, answering UNAVAILABLE");
       else log.error(fields, "rules reload failed; keeping previous rules");
     }
   }
@@ -178,12 +184,12 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   }
 
   return {
-    current: () => current,
+    current: () => holder.current(),
     get stats() {
-      return { ...stats };
+      return holder.stats;
     },
     get lastError() {
-      return lastError;
+      return holder.lastError;
     },
     async start(): Promise<void> {
       if (started || closed) return;
