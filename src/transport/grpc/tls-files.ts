@@ -50,7 +50,10 @@ export function loadTlsFiles(settings: GrpcTlsSettings, log: Logger, pollMs = DE
           apply(readContext(settings));
           log.info({ files: paths }, "gRPC TLS certificates reloaded");
         } catch (err) {
-          log.error({ err: new Error(reason(err)), files: paths }, "gRPC TLS reload failed; keeping the previous certificates");
+          log.error(
+            { err: new Error(reason(err)), files: paths },
+            "gRPC TLS reload failed; keeping the previous certificates",
+          );
         }
       }, pollMs);
       timer.unref();
