@@ -126,12 +126,12 @@ export function encodeConfig(c: XdsRateLimitConfig): { type_url: string; value: 
 
 function toStruct(obj: Record<string, unknown>): unknown {
   const value = (v: unknown): unknown => {
-    if (v === null) return { null_value: 0 };
-    if (Array.isArray(v)) return { list_value: { values: v.map(value) } };
-    if (typeof v === "object") return { struct_value: toStruct(v as Record<string, unknown>) };
-    if (typeof v === "number") return { number_value: v };
-    if (typeof v === "boolean") return { bool_value: v };
-    return { string_value: String(v) };
+    if (v === null) return { nullValue: 0 };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    if (typeof v === "object") return { structValue: toStruct(v as Record<string, unknown>) };
+    if (typeof v === "number") return { numberValue: v };
+    if (typeof v === "boolean") return { boolValue: v };
+    return { stringValue: String(v) };
   };
   return { fields: Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, value(v)])) };
 }
