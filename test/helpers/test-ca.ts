@@ -23,7 +23,7 @@ export interface TestCa {
   readonly caFile: string;
   readonly ca: Buffer;
   /** Issues a certificate; `san` like "DNS:envoy,URI:spiffe://x"; `usage` serverAuth or clientAuth. */
-  issue(name: string, usage: "serverAuth" | "clientAuth", san?: string): Promise<IssuedCert>;
+  issue(name: string, usage: "serverAuth" | "clientAuth" | "serverAuth,clientAuth", san?: string): Promise<IssuedCert>;
   remove(): void;
 }
 
