@@ -163,6 +163,29 @@ describe("xDS config source (CONFIG_TYPE=GRPC_XDS_SOTW)", () => {
     expect(harness.logs.some((l) => l["msg"] === "xDS stream ended; reconnecting")).toBe(true);
   });
 
+  it("ends a stream whose response is over XDS_CLIENT_MAX_MSG_SIZE_IN_BYTES and keeps the last good rules", async () => {
+    xds = await startXdsServer({ initial: { version: "1", configs: [config(4)] } });
+    harness = await startHarness({ env: xdsEnv(xds, { XDS_CLIENT_MAX_MSG_SIZE_IN_BYTES: "4096" }) });
+    client = createEnvoyClient(harness.grpcTarget);
+    await waitFor(() => xds?.requests.some((r) => r.version_info === "1") === true, 10_000);
+    const big = Array.from({ length: 1000 }, (_, i) => ({
+      key: `key-${i}`,
+      rate_limit: { unit: "SECOND", requests_per_unit: i + 1 },
+    }));
+    xds.push("2", [{ name: "big", domain: "gw", descriptors: big }]);
+    await waitFor(
+      () =>
+        harness?.logs.some(
+          (l) =>
+            l["msg"] === "xDS stream ended; reconnecting" &&
+            /RESOURCE_EXHAUSTED|larger than max/.test(JSON.stringify(l["err"])),
+        ) === true,
+      10_000,
+    );
+    expect(await limitOf()).toBe(4);
+    expect(xds.requests.some((r) => r.version_info === "2")).toBe(false);
+  });
+
   it("connects to the management server over TLS with a client certificate, verifying the server name", async () => {
     ca = await createTestCa();
     const server = await ca.issue("envoy-gateway", "serverAuth", SERVER_SAN);

@@ -156,9 +156,19 @@ function channelCredentials(settings: XdsSettings): ChannelCredentials {
   return credentials.createSsl(read(tls.caCertFile), read(tls.clientKeyFile), read(tls.clientCertFile));
 }
 
+/**
+ * Keepalive PINGs every 5 minutes (gRPC servers' default minimum, so go-control-plane does not answer
+ * `too_many_pings`) notice a management server that vanished without closing the connection; the stream then ends
+ * and the client reconnects.
+ */
+const KEEPALIVE_MS = 300_000;
+const KEEPALIVE_TIMEOUT_MS = 20_000;
+
 function channelOptions(settings: XdsSettings): Record<string, string | number> {
   return {
     "grpc.max_receive_message_length": settings.maxMessageBytes,
+    "grpc.keepalive_time_ms": KEEPALIVE_MS,
+    "grpc.keepalive_timeout_ms": KEEPALIVE_TIMEOUT_MS,
     ...(settings.tls?.serverSan === undefined ? {} : { "grpc.ssl_target_name_override": settings.tls.serverSan }),
   };
 }
