@@ -10,7 +10,7 @@ function file(name: string, domain: string, rpu: number): { name: string; text: 
 }
 
 const limit = (holder: ReturnType<typeof createRuleHolder>, domain: string): number | undefined =>
-  holder.current()?.findRule(domain, [{ key: "k", value: "v" }])?.requestsPerUnit;
+  holder.current()?.findRule(domain, [{ key: "k", value: "v" }])?.limits[0]?.requestsPerUnit;
 
 describe("createRuleHolder()", () => {
   it("serves nothing until every registered source has loaded, then merges them by domain", () => {

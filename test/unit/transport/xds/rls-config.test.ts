@@ -32,7 +32,7 @@ describe("rlsConfigsToRuleFiles()", () => {
     ]);
     expect(rules.domains).toEqual(["no"]);
     tricky.forEach((value, i) => {
-      expect(rules.findRule("no", [{ key: `k${i}`, value }])?.requestsPerUnit).toBe(i + 1);
+      expect(rules.findRule("no", [{ key: `k${i}`, value }])?.limits[0]?.requestsPerUnit).toBe(i + 1);
     });
   });
 
