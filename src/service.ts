@@ -64,13 +64,18 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
   };
   try {
     const stats = createStats();
-    const rules = createRuleHolder(settings.runtime);
+    const rules = createRuleHolder();
     const watcher = settings.configSources.includes("FILE")
       ? createRulesWatcher({ ...settings.runtime, log, holder: rules })
       : undefined;
     if (watcher) cleanups.push(() => watcher.close());
     const xds = settings.xds
-      ? createXdsRuleSource({ settings: settings.xds, feed: rules.register("xds"), log })
+      ? createXdsRuleSource({
+          settings: settings.xds,
+          feed: rules.register("xds"),
+          mergeDomainConfig: settings.runtime.mergeDomainConfig,
+          log,
+        })
       : undefined;
     if (xds) cleanups.push(() => xds.close());
     registerConfigGauges(stats, rules);

@@ -1,38 +1,34 @@
 /**
  * The rule-set holder: what every rule source (the rule files, the xDS stream) feeds, and what the engine, health
- * and the debug port read. It owns the last-good logic, the reference's load counters and readiness, so each
- * source only produces rule files (YAML text, named for error messages) and reports what happened:
+ * and the debug port read. It owns the last-good logic, the reference's load counters and readiness; each source
+ * compiles its own rules however it likes and reports the outcome:
  *
- * - A source publishes its whole rule set each time (a directory rescan, an xDS state-of-the-world response). It
- *   is compiled on its own (MERGE_DOMAIN_CONFIG applies inside a source), then merged by domain with the other
- *   sources' current sets. A domain that two sources define is a load error of the publishing source, never a
- *   silent override: the previous rules keep serving and the error names the domain and both origins.
- * - A failed load is counted (`config_load_error`) and keeps the last good rules; a good one is counted
- *   (`config_load_success`) and swapped in at once.
+ * - A source publishes its whole rule set each time (a directory rescan, an xDS state-of-the-world response),
+ *   compiled on its own (MERGE_DOMAIN_CONFIG applies inside a source), with the files it came from. It is merged by
+ *   domain with the other sources' current sets. A domain that two sources define is a load error of the
+ *   publishing source, never a silent override: the previous rules keep serving and the error names the domain and
+ *   both origins.
+ * - A good load is counted (`config_load_success`) and swapped in at once; a failed one (bad rules, unreadable
+ *   directory, undecodable resource, conflict) is reported with reject(), counted (`config_load_error`) and the last
+ *   good rules keep serving.
  * - `current()` stays undefined until every registered source has had one good load, so a service fed by files
  *   and xDS never answers from half its rules (it answers UNAVAILABLE instead of allowing the missing domains).
  */
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
 import type { RuleSet } from "../domain/types.js";
-import { compileRuleSet } from "../rules/compile.js";
-import { parseRuleFile, type RuleFile, type WarningSink } from "../rules/schema.js";
+import { parseRuleFile, type RuleFile } from "../rules/schema.js";
 import { mergeRuleSets } from "./merged-rule-set.js";
-
-export interface RuleHolderOptions {
-  /** MERGE_DOMAIN_CONFIG: files (or resources) of one source may share a domain. */
-  readonly mergeDomainConfig: boolean;
-}
 
 /** What a source gets to publish into the holder. */
 export interface RuleFeed {
   /**
-   * Compiles `files` as this source's complete rule set, merges it with the other sources and swaps it in. Counts
-   * the load either way; on failure throws the ConfigError (naming file or resource and path) and keeps the
-   * previous rules.
+   * Swaps in `own`, this source's complete new rule set compiled from `files` (which name its domains' origins in
+   * conflict errors), merged with the other sources, and counts the load. Throws a ConfigError, without counting
+   * or changing anything, when a domain of `own` is already served by another source: report it with reject().
    */
-  publish(files: readonly RuleFile[], onWarning?: WarningSink): Published;
-  /** Counts a load that failed before there was anything to compile (e.g. an unreadable directory). */
+  publish(own: RuleSet, files: readonly RuleFile[]): Published;
+  /** Counts a failed load of this source; the last good rules keep serving. */
   reject(err: Error): void;
 }
 
@@ -64,37 +60,22 @@ interface SourceState {
 }
 
 /** Creates an empty holder: `current()` is undefined until its sources load. */
-export function createRuleHolder(options: RuleHolderOptions): RuleHolder {
+export function createRuleHolder(): RuleHolder {
   const sources: SourceState[] = [];
   const stats = { loadSuccess: 0, loadError: 0 };
   let current: RuleSet | undefined;
   let seq = 0;
 
-  const fail = (state: SourceState, err: Error): void => {
-    stats.loadError++;
-    state.error = { err, seq: ++seq };
-  };
-
-  function publish(state: SourceState, files: readonly RuleFile[], onWarning?: WarningSink): Published {
-    try {
-      const own = compileRuleSet(files, {
-        mergeDomainConfig: options.mergeDomainConfig,
-        ...(onWarning ? { onWarning } : {}),
-      });
-      checkConflicts(state, own, files, sources);
-      const previousVersion = state.ruleSet?.version;
-      state.ruleSet = own;
-      state.files = files;
-      state.error = undefined;
-      stats.loadSuccess++;
-      const parts = sources.map((s) => s.ruleSet);
-      current = parts.every((p) => p !== undefined) ? mergeRuleSets(parts as RuleSet[]) : undefined;
-      return { current, own, previousVersion };
-    } catch (caught) {
-      const err = caught instanceof Error ? caught : new Error(String(caught));
-      fail(state, err);
-      throw err;
-    }
+  function publish(state: SourceState, own: RuleSet, files: readonly RuleFile[]): Published {
+    checkConflicts(state, own, files, sources);
+    const previousVersion = state.ruleSet?.version;
+    state.ruleSet = own;
+    state.files = files;
+    state.error = undefined;
+    stats.loadSuccess++;
+    const parts = sources.map((s) => s.ruleSet);
+    current = parts.every((p) => p !== undefined) ? mergeRuleSets(parts as RuleSet[]) : undefined;
+    return { current, own, previousVersion };
   }
 
   return {
@@ -114,8 +95,11 @@ export function createRuleHolder(options: RuleHolderOptions): RuleHolder {
       sources.push(state);
       current = undefined;
       return {
-        publish: (files, onWarning) => publish(state, files, onWarning),
-        reject: (err) => fail(state, err),
+        publish: (own, files) => publish(state, own, files),
+        reject(err) {
+          stats.loadError++;
+          state.error = { err, seq: ++seq };
+        },
       };
     },
   };

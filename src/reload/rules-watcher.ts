@@ -27,6 +27,7 @@ import { type FSWatcher as DirectoryWatcher, watch as watchDirectory } from "cho
 import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
+import { compileRuleSet } from "../rules/compile.js";
 import type { ConfigWarning } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
 import { createRuleHolder, type RuleHolder } from "./holder.js";
@@ -65,7 +66,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   const root = resolve(opts.root);
   const dir = rulesDirectory(opts);
   const debounceMs = opts.debounceMs ?? 150;
-  const holder = opts.holder ?? createRuleHolder(opts);
+  const holder = opts.holder ?? createRuleHolder();
   const feed = holder.register("file");
   let started = false;
   let closed = false;
@@ -79,27 +80,28 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
 
   async function load(reason: string): Promise<void> {
     let names: readonly string[] = [];
-    let previousVersion: string | undefined;
+    const previousVersion = holder.current()?.version;
     try {
-      const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles).catch((err: unknown) => {
-        feed.reject(err instanceof Error ? err : new Error(String(err)));
-        throw err;
-      });
+      const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles);
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
       const warnings: ConfigWarning[] = [];
-      previousVersion = holder.current()?.version;
-      const next = feed.publish(files, (w) => warnings.push(w));
+      const next = compileRuleSet(files, {
+        mergeDomainConfig: opts.mergeDomainConfig,
+        onWarning: (w) => warnings.push(w),
+      });
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
+      const published = feed.publish(next, files);
       const summary = {
-        version: next.own.version,
-        previousVersion: next.previousVersion,
-        domains: next.own.domains.length,
+        version: next.version,
+        previousVersion: published.previousVersion,
+        domains: next.domains.length,
         files: files.length,
       };
       log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {
       const err = caught instanceof Error ? caught : new Error(String(caught));
+      feed.reject(err);
       const file = err instanceof ConfigError ? err.file : undefined;
       const fields = { err, file, dir, previousVersion, hint: dotHint(err, names) };
       if (previousVersion === undefined) log.error(fields, "rules load failed; no rules loaded, answering UNAVAILABLE");

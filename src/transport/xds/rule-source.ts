@@ -6,6 +6,8 @@
  */
 import type { Logger } from "pino";
 import type { RuleFeed } from "../../reload/holder.js";
+import { compileRuleSet } from "../../rules/compile.js";
+import type { WarningSink } from "../../rules/schema.js";
 import type { XdsSettings } from "../../settings/xds-settings.js";
 import { type AdsClient, createAdsClient } from "./ads-client.js";
 import { RLS_CONFIG_TYPE_URL, rlsConfigsToRuleFiles } from "./rls-config.js";
@@ -13,6 +15,8 @@ import { RLS_CONFIG_TYPE_URL, rlsConfigsToRuleFiles } from "./rls-config.js";
 export interface XdsRuleSourceOptions {
   readonly settings: XdsSettings;
   readonly feed: RuleFeed;
+  /** MERGE_DOMAIN_CONFIG: several resources may share a domain. */
+  readonly mergeDomainConfig: boolean;
   readonly log: Logger;
   /** Jitter source for the reconnect backoff, [0, 1). */
   readonly random?: () => number;
@@ -28,24 +32,17 @@ export function createXdsRuleSource(options: XdsRuleSourceOptions): AdsClient {
     log,
     ...(options.random ? { random: options.random } : {}),
     apply(resources, version) {
-      let files: ReturnType<typeof rlsConfigsToRuleFiles>;
       try {
-        files = rlsConfigsToRuleFiles(resources);
-      } catch (err) {
-        feed.reject(err as Error);
-        log.error({ err, version }, "xDS config rejected; keeping previous rules");
-        throw err;
-      }
-      try {
-        const published = feed.publish(files, (w) =>
-          log.warn({ file: w.file, path: w.path, detail: w.detail }, "xDS rule warning"),
-        );
-        const summary = { version, rulesVersion: published.own.version, domains: published.own.domains.length };
-        log.info(
-          { ...summary, resources: files.length, previousVersion: published.previousVersion },
-          "xDS rules loaded",
-        );
-      } catch (err) {
+        const files = rlsConfigsToRuleFiles(resources);
+        const onWarning: WarningSink = (w) =>
+          log.warn({ file: w.file, path: w.path, detail: w.detail }, "xDS rule warning");
+        const own = compileRuleSet(files, { mergeDomainConfig: options.mergeDomainConfig, onWarning });
+        const published = feed.publish(own, files);
+        const summary = { version, rulesVersion: own.version, domains: own.domains.length, resources: files.length };
+        log.info({ ...summary, previousVersion: published.previousVersion }, "xDS rules loaded");
+      } catch (caught) {
+        const err = caught instanceof Error ? caught : new Error(String(caught));
+        feed.reject(err);
         log.error({ err, version }, "xDS config rejected; keeping previous rules");
         throw err;
       }
