@@ -114,6 +114,10 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
     }
     sessions.add(session);
   });
+  // A refused handshake (no or wrong client certificate, not TLS at all) ends that connection only.
+  server.on("tlsClientError", (err) => {
+    if (log.isLevelEnabled("debug")) log.debug({ err }, "TLS handshake refused");
+  });
   server.on("sessionError", (err) => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "HTTP/2 session error; connection closed");
   });
