@@ -42,8 +42,10 @@ async function main(): Promise<void> {
     // One "Sluice started" line per deployment: the single process, or the first worker.
     service = await startService(settings, { log, announce: role === "single" || cluster.worker?.id === 1 });
   } catch (err) {
+    // Settings that can only be checked by using them (e.g. a TLS file that is not a certificate) exit like the rest.
+    if (err instanceof SettingsError) process.stderr.write(`sluice: cannot start, ${err.message}\n`);
     log.fatal({ err }, "startup failed");
-    await exit(log, EXIT_FAILURE);
+    await exit(log, err instanceof SettingsError ? EXIT_BAD_SETTINGS : EXIT_FAILURE);
     return;
   }
   installSignalHandlers(service, settings, log);

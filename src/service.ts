@@ -1,5 +1,5 @@
 /**
- * Composition of one Sluice instance: settings → store → rules watcher → limiter → servers, and shutdown in reverse
+ * Composition of one Sluice instance: settings → store → rule sources (files, xDS) → limiter → servers, and shutdown in reverse
  * order. Wiring only: every piece is built by its own module. Kept apart from main.ts (process concerns: env,
  * signals, exit codes) so tests can run the real wiring in-process and a future WORKERS wrapper can start one
  * instance per worker.
@@ -10,7 +10,8 @@ import { createSystemClock } from "./clock.js";
 import type { Clock, RateLimiter } from "./domain/ports.js";
 import type { EngineOptions } from "./engine/options.js";
 import { createRateLimiter } from "./engine/rate-limiter.js";
-import { createRulesWatcher, type RulesWatcher } from "./reload/rules-watcher.js";
+import { createRuleHolder, type RuleHolder } from "./reload/holder.js";
+import { createRulesWatcher } from "./reload/rules-watcher.js";
 import type { Settings } from "./settings/settings.js";
 import { createStore } from "./store/create-store.js";
 import { createStats, type Stats } from "./telemetry/stats.js";
@@ -21,6 +22,7 @@ import { debugRoutes } from "./transport/http/debug.js";
 import { createJsonHandler } from "./transport/http/json.js";
 import { createNginxAuthHandler, NGINX_AUTH_PATH } from "./transport/http/nginx-auth.js";
 import { type HttpServer, startHttpServer } from "./transport/http/server.js";
+import { createXdsRuleSource } from "./transport/xds/rule-source.js";
 
 export interface ServiceDeps {
   readonly log: Logger;
@@ -68,10 +70,26 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
   };
   try {
     const stats = createStats();
-    const watcher = createRulesWatcher({ ...settings.runtime, log });
-    cleanups.push(() => watcher.close());
-    registerConfigGauges(stats, watcher);
-    const health = createHealth({ requireConfig: settings.healthyWithAtLeastOneConfigLoaded, rules: watcher });
+    const rules = createRuleHolder();
+    const watcher = settings.configSources.includes("FILE")
+      ? createRulesWatcher({ ...settings.runtime, log, holder: rules })
+      : undefined;
+    if (watcher) cleanups.push(() => watcher.close());
+    const xds = settings.xds
+      ? createXdsRuleSource({
+          settings: settings.xds,
+          feed: rules.register("xds"),
+          mergeDomainConfig: settings.runtime.mergeDomainConfig,
+          log,
+        })
+      : undefined;
+    if (xds) cleanups.push(() => xds.close());
+    registerConfigGauges(stats, rules);
+    const health = createHealth({
+      requireConfig: settings.healthyWithAtLeastOneConfigLoaded,
+      requireInitialRules: xds !== undefined && !settings.forceStartWithoutInitialConfig,
+      rules,
+    });
     cleanups.push(() => health.close());
     const store = await createStore(settings, {
       clock,
@@ -79,15 +97,16 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
       setHealth: (component, healthy) => health.set(component, healthy),
     });
     cleanups.push(() => store.close());
-    await watcher.start();
+    await watcher?.start();
+    xds?.start();
     const limiter = createRateLimiter({
-      rules: watcher,
+      rules,
       store,
       clock,
       options: engineOptionsFrom(settings),
       observer: stats,
     });
-    const servers = await startServers(settings, { log, limiter, health, stats, watcher });
+    const servers = await startServers(settings, { log, limiter, health, stats, rules });
     cleanups.push(...servers.cleanups);
     logStartup(deps.announce === false ? log : atLeastInfo(log), settings, servers);
     let closing: Promise<void> | undefined;
@@ -110,9 +129,9 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
   }
 }
 
-function registerConfigGauges(stats: Stats, watcher: RulesWatcher): void {
-  stats.addGauge("ratelimit.service.config_load_success", () => watcher.stats.loadSuccess);
-  stats.addGauge("ratelimit.service.config_load_error", () => watcher.stats.loadError);
+function registerConfigGauges(stats: Stats, rules: RuleHolder): void {
+  stats.addGauge("ratelimit.service.config_load_success", () => rules.stats.loadSuccess);
+  stats.addGauge("ratelimit.service.config_load_error", () => rules.stats.loadError);
 }
 
 interface Servers {
@@ -130,16 +149,16 @@ async function startServers(
     limiter: RateLimiter;
     health: Health;
     stats: Stats;
-    watcher: RulesWatcher;
+    rules: RuleHolder;
   },
 ): Promise<Servers> {
-  const { log, limiter, health, stats, watcher } = deps;
+  const { log, limiter, health, stats, rules } = deps;
   const deadline = settings.shutdownTimeoutMs;
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const debug = await startHttpServer({
       ...settings.debug,
-      routes: debugRoutes({ rules: watcher, stats }),
+      routes: debugRoutes({ rules, stats }),
       log: log.child({ component: "debug-http" }),
     });
     cleanups.push(() => debug.close(deadline));
@@ -185,7 +204,11 @@ function logStartup(log: Logger, settings: Readonly<Settings>, servers: Servers)
       debug: servers.debug.address,
       backend: settings.backend,
       redis: settings.redis?.main.target,
-      rulesDir: join(runtime.root, runtime.subdirectory, runtime.appDirectory),
+      rulesDir: settings.configSources.includes("FILE")
+        ? join(runtime.root, runtime.subdirectory, runtime.appDirectory)
+        : undefined,
+      xdsServer: settings.xds?.serverUrl,
+      tls: settings.grpc.tls !== undefined,
       logLevel: settings.logLevel,
     },
     "Sluice started",

@@ -5,6 +5,7 @@
  * with the stream id patched in; writes are batched per event-loop turn.
  */
 import net from "node:net";
+import tls from "node:tls";
 import {
   buildFrame,
   buildSettings,
@@ -31,11 +32,16 @@ import {
  * @param {number} port
  * @param {string} path gRPC method path
  * @param {(call: Call) => void} onDone
+ * @param {{ ca: Buffer, cert: Buffer, key: Buffer } | undefined} [secure] TLS (ALPN h2) with this client certificate
  */
-export async function openConnection(port, path, onDone) {
-  const socket = net.connect(port, "127.0.0.1");
+export async function openConnection(port, path, onDone, secure) {
+  const socket = secure
+    ? tls.connect({ host: "127.0.0.1", port, ALPNProtocols: ["h2"], ...secure })
+    : net.connect(port, "127.0.0.1");
   socket.setNoDelay(true);
-  await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  await new Promise((resolve, reject) =>
+    socket.once(secure ? "secureConnect" : "connect", resolve).once("error", reject),
+  );
   const headers = buildFrame(FRAME.HEADERS, FLAG.END_HEADERS, 0, grpcRequestHeaderBlock(`127.0.0.1:${port}`, path));
   const conn = {
     socket,

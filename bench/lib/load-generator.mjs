@@ -31,6 +31,7 @@ const STATUS_200 = 0x88;
  * @property {number} statuses expected DescriptorStatus count per response, or -1 to skip the check
  * @property {number} connections HTTP/2 connections
  * @property {number} inFlight outstanding calls in total
+ * @property {{ ca: Buffer, cert: Buffer, key: Buffer }} [tls] connect over TLS (ALPN h2) with this client certificate
  */
 
 /**
@@ -48,7 +49,7 @@ export async function createLoadRunner(/** @type {LoadOptions} */ opts) {
   const state = createState(opts, oracle);
   const onDone = (call) => complete(state, call);
   const conns = await Promise.all(
-    Array.from({ length: opts.connections }, () => openConnection(opts.port, SHOULD_RATE_LIMIT_PATH, onDone)),
+    Array.from({ length: opts.connections }, () => openConnection(opts.port, SHOULD_RATE_LIMIT_PATH, onDone, opts.tls)),
   );
   const calls = Array.from({ length: opts.inFlight }, (_, i) => ({
     conn: conns[i % conns.length],

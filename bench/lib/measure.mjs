@@ -14,6 +14,7 @@ import { createLoadRunner, EXPECT } from "./load-generator.mjs";
 import { BENCH_DIR, distPath, REPO_ROOT, RULES_ROOT } from "./paths.mjs";
 import { CLK_TCK, cpuTimes, freePort, spawnPinned, stopProcess, treeCpuTicks, waitForGrpc } from "./processes.mjs";
 import { commandDelta } from "./redis.mjs";
+import { makeBenchTls, tlsEnv } from "./tls.mjs";
 import { DOMAIN } from "./workloads.mjs";
 
 /** Pause between the end of a slice and freezing its server. */
@@ -27,6 +28,7 @@ export const VARIANTS = Object.freeze({
   noop: { label: "no-op grpc-js (baseline)", service: false, script: "noop-server.mjs" },
   "noop-h2": { label: "no-op node:http2", service: false, script: "noop-h2-server.mjs" },
   memory: { label: "Sluice, memory", service: true, backend: "memory" },
+  "memory-tls": { label: "Sluice, memory, mTLS", service: true, backend: "memory", tls: true },
   redis: { label: "Sluice, Redis", service: true, backend: "redis" },
 });
 
@@ -62,7 +64,19 @@ function serviceEnv(variant, workload, ports, ctx) {
     // Sluice's default REDIS_TIMEOUT (20 ms) is what is measured: a timed-out call fails the run's verification.
     if (workload.name === "W3") env.LOCAL_CACHE_SIZE_IN_BYTES = String(LOCAL_CACHE_BYTES);
   }
+  if (variant.tls) Object.assign(env, tlsEnv(benchTls(ctx)));
   return { ...env, ...ctx.extraEnv };
+}
+
+/** The TLS material, made once per run in the log directory. */
+function benchTls(ctx) {
+  ctx.tls ??= makeBenchTls(path.join(ctx.logDir, "tls"));
+  return ctx.tls;
+}
+
+/** What a client of this variant needs to connect: TLS options, or undefined for cleartext. */
+function clientTls(variant, ctx) {
+  return variant.tls ? { ca: benchTls(ctx).ca, cert: benchTls(ctx).cert, key: benchTls(ctx).key } : undefined;
 }
 
 async function startVariant(name, workload, ctx, tag) {
@@ -76,7 +90,7 @@ async function startVariant(name, workload, ctx, tag) {
   const env = variant.service ? serviceEnv(variant, workload, ports, ctx) : { ...process.env };
   const proc = spawnPinned(ctx.serverCpu, argv, { env, logFile, cwd: REPO_ROOT, nice: ctx.nice });
   try {
-    await waitForGrpc(proc, ports.grpc, ctx.probe);
+    await waitForGrpc(proc, ports.grpc, ctx.probe, undefined, clientTls(variant, ctx));
   } catch (err) {
     await stopProcess(proc);
     throw err;
@@ -161,6 +175,7 @@ async function startRunner(name, workload, ctx) {
       statuses: service ? workload.descriptors : -1,
       connections: ctx.connections,
       inFlight: ctx.inFlight,
+      tls: clientTls(server.variant, ctx),
     });
   } catch (err) {
     await stopProcess(server.proc);

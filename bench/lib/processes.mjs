@@ -168,7 +168,7 @@ export function tail(file, lines = 15) {
  * Waits until the server at `port` answers `probe` (a gRPC request frame) with grpc-status 0 and overall_code OK.
  * Throws with the last failure and the server's log tail after `timeoutMs`, or as soon as the process exits.
  */
-export async function waitForGrpc(proc, port, probe, timeoutMs = 20_000) {
+export async function waitForGrpc(proc, port, probe, timeoutMs = 20_000, secure = undefined) {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   let exited = false;
@@ -177,7 +177,7 @@ export async function waitForGrpc(proc, port, probe, timeoutMs = 20_000) {
   });
   while (Date.now() < deadline && !exited) {
     try {
-      const r = await grpcCall(port, probe);
+      const r = await grpcCall(port, probe, secure);
       if (r.status === "0" && r.code === CODE.OK) return;
       last = `grpc-status ${r.status} ${r.message ?? ""} overall_code ${r.code}`;
     } catch (err) {
@@ -190,9 +190,11 @@ export async function waitForGrpc(proc, port, probe, timeoutMs = 20_000) {
 }
 
 /** One unary call with node:http2 (slow, but decodes everything; used for readiness only). */
-export function grpcCall(port, frame) {
+export function grpcCall(port, frame, secure = undefined) {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
+    const session = secure
+      ? http2.connect(`https://127.0.0.1:${port}`, secure)
+      : http2.connect(`http://127.0.0.1:${port}`);
     session.on("error", reject);
     const stream = session.request({
       ":method": "POST",

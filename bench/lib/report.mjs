@@ -138,6 +138,9 @@ export function targets(rows, memory1m) {
   ratio("W2", "redis", 0.75, "Redis W2 req/s >= 0.75x baseline");
   ratio("W3", "redis", 0.95, "Redis W3 (local cache) req/s >= 0.95x baseline");
   ratio("W1", "memory", 0.95, "memory W1 req/s >= 0.95x baseline");
+  // Issue 11: TLS with client certificates on long-lived connections costs at most 10 % of W1 throughput.
+  const tlsCost = row("W1", "memory-tls")?.rps / row("W1", "memory")?.rps;
+  check("memory W1 req/s over mTLS >= 0.90x cleartext", tlsCost, tlsCost >= 0.9, `${fmt(tlsCost)}x`);
   for (const v of ["memory", "redis"]) {
     for (const w of ["W1", "W2", "W3"]) {
       const r = row(w, v)?.p99Ratio;

@@ -10,7 +10,9 @@
  *
  * Events are debounced (150 ms by default) and a reload always reads every file again. One bad file rejects the whole
  * set: the error is logged and counted and the previous rules keep serving; before the first good load `current()`
- * stays undefined, so the service answers UNAVAILABLE rather than allowing everything.
+ * stays undefined, so the service answers UNAVAILABLE rather than allowing everything. The rules, the last-good
+ * logic and the counters live in the rule-set holder (holder.ts), shared with the other sources (xDS); the
+ * watcher only produces the files and logs.
  *
  * Watching: chokidar for the rules directory (recursive, survives editors' write-and-rename and the ConfigMap
  * `..data` swap), plain `fs.watch` on the parent of RUNTIME_ROOT for the symlink swap (one directory, one name to
@@ -25,10 +27,10 @@ import { type FSWatcher as DirectoryWatcher, watch as watchDirectory } from "cho
 import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
-import type { RuleSet } from "../domain/types.js";
 import { compileRuleSet } from "../rules/compile.js";
 import type { ConfigWarning } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
+import { createRuleHolder, type RuleHolder } from "./holder.js";
 import { readRuleFiles, rulesDirectory } from "./rules-loader.js";
 
 /** The parsed RUNTIME_* settings (and MERGE_DOMAIN_CONFIG), plus what only the watcher needs. */
@@ -36,6 +38,11 @@ export interface RulesWatcherOptions extends RuntimeSettings {
   readonly log: Logger;
   /** Quiet period after the last file event before reloading; 150 ms by default. */
   readonly debounceMs?: number;
+  /**
+   * The holder to publish into, shared with other sources; by default the watcher's own. `current()`, `stats`
+   * and `lastError` are the holder's either way.
+   */
+  readonly holder?: RuleHolder;
 }
 
 /** A RuleSource backed by the rule directory. */
@@ -59,9 +66,8 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   const root = resolve(opts.root);
   const dir = rulesDirectory(opts);
   const debounceMs = opts.debounceMs ?? 150;
-  const stats = { loadSuccess: 0, loadError: 0 };
-  let current: RuleSet | undefined;
-  let lastError: Error | undefined;
+  const holder = opts.holder ?? createRuleHolder();
+  const feed = holder.register("file");
   let started = false;
   let closed = false;
   let debounce: NodeJS.Timeout | undefined;
@@ -74,6 +80,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
 
   async function load(reason: string): Promise<void> {
     let names: readonly string[] = [];
+    const previousVersion = holder.current()?.version;
     try {
       const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles);
       names = files.map((f) => f.name);
@@ -84,21 +91,22 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
         onWarning: (w) => warnings.push(w),
       });
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
-      const previousVersion = current?.version;
-      current = next;
-      lastError = undefined;
-      stats.loadSuccess++;
-      const summary = { version: next.version, previousVersion, domains: next.domains.length, files: files.length };
+      const published = feed.publish(next, files);
+      const summary = {
+        version: next.version,
+        previousVersion: published.previousVersion,
+        domains: next.domains.length,
+        files: files.length,
+      };
       log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {
       const err = caught instanceof Error ? caught : new Error(String(caught));
-      lastError = err;
-      stats.loadError++;
+      feed.reject(err);
       // A rule-file mistake is the user's, not the program's: its one message (file, YAML path, reason) is the whole
       // story, so it is logged as `problem` without a stack trace. Anything else keeps its stack under `err`.
       const cause = err instanceof ConfigError ? { file: err.file, problem: err.message } : { err };
-      const fields = { ...cause, dir, previousVersion: current?.version, hint: dotHint(err, names) };
-      if (current === undefined) log.error(fields, "rules load failed; no rules loaded, answering UNAVAILABLE");
+      const fields = { ...cause, dir, previousVersion, hint: dotHint(err, names) };
+      if (previousVersion === undefined) log.error(fields, "rules load failed; no rules loaded, answering UNAVAILABLE");
       else log.error(fields, "rules reload failed; keeping previous rules");
     }
   }
@@ -180,12 +188,12 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   }
 
   return {
-    current: () => current,
+    current: () => holder.current(),
     get stats() {
-      return { ...stats };
+      return holder.stats;
     },
     get lastError() {
-      return lastError;
+      return holder.lastError;
     },
     async start(): Promise<void> {
       if (started || closed) return;

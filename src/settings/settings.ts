@@ -7,6 +7,8 @@ import { availableParallelism } from "node:os";
 import type { Env } from "./problems.js";
 import { Problems } from "./problems.js";
 import { parseRedisSettings, type RedisSettings } from "./redis-settings.js";
+import { type GrpcTlsSettings, parseGrpcTls } from "./tls-settings.js";
+import { type ConfigSourceType, parseConfigTypes, parseXdsSettings, type XdsSettings } from "./xds-settings.js";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace";
 export type LogFormat = "text" | "json";
@@ -25,6 +27,8 @@ export interface GrpcListenSettings extends ListenAddress {
   readonly maxConnectionAgeMs: number;
   /** GRPC_MAX_CONNECTION_AGE_GRACE: time in-flight calls get after that GOAWAY. */
   readonly maxConnectionAgeGraceMs: number;
+  /** GRPC_SERVER_USE_TLS and its files; undefined serves cleartext HTTP/2. */
+  readonly tls: GrpcTlsSettings | undefined;
 }
 
 /** Where rule files live: `root/subdirectory/appDirectory/*.yaml`, as the reference's goruntime loader. */
@@ -57,6 +61,15 @@ export interface Settings {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly runtime: RuntimeSettings;
+  /** CONFIG_TYPE: the rule sources, FILE and/or GRPC_XDS_SOTW. */
+  readonly configSources: readonly ConfigSourceType[];
+  /** CONFIG_GRPC_XDS_* and XDS_CLIENT_*; parsed only when configSources includes GRPC_XDS_SOTW. */
+  readonly xds: XdsSettings | undefined;
+  /**
+   * FORCE_START_WITHOUT_INITIAL_CONFIG: report healthy before the first xDS config arrives (calls are answered
+   * UNAVAILABLE until then either way). Without it the service reports not ready until then.
+   */
+  readonly forceStartWithoutInitialConfig: boolean;
   readonly backend: BackendType;
   /** Parsed only when `backend === "redis"`. */
   readonly redis: RedisSettings | undefined;
@@ -86,33 +99,10 @@ export interface Settings {
 }
 
 /**
- * Reference variables Sluice accepts and ignores (statsd, tracing, xDS, TLS, memcache...). Setting them never fails
+ * Reference variables Sluice accepts and ignores (statsd, tracing, memcache...). Setting them never fails
  * startup; main logs the ones that are set so a migration does not silently lose a feature.
  */
 export const IGNORED_REFERENCE_ENV: readonly string[] = Object.freeze([
-  "CONFIG_TYPE",
-  "FORCE_START_WITHOUT_INITIAL_CONFIG",
-  "CONFIG_GRPC_XDS_NODE_ID",
-  "CONFIG_GRPC_XDS_NODE_METADATA",
-  "CONFIG_GRPC_XDS_SERVER_URL",
-  "CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL",
-  "CONFIG_GRPC_XDS_CLIENT_ADDITIONAL_HEADERS",
-  "CONFIG_GRPC_XDS_SERVER_USE_TLS",
-  "CONFIG_GRPC_XDS_CLIENT_TLS_CERT",
-  "CONFIG_GRPC_XDS_CLIENT_TLS_KEY",
-  "CONFIG_GRPC_XDS_SERVER_TLS_CACERT",
-  "CONFIG_GRPC_XDS_SERVER_TLS_SAN",
-  "XDS_CLIENT_BACKOFF_INITIAL_INTERVAL",
-  "XDS_CLIENT_BACKOFF_MAX_INTERVAL",
-  "XDS_CLIENT_BACKOFF_RANDOM_FACTOR",
-  "XDS_CLIENT_BACKOFF_JITTER",
-  "XDS_CLIENT_MAX_MSG_SIZE_IN_BYTES",
-  "GRPC_SERVER_USE_TLS",
-  "GRPC_SERVER_TLS_CERT",
-  "GRPC_SERVER_TLS_KEY",
-  "GRPC_CLIENT_TLS_CACERT",
-  "GRPC_CLIENT_TLS_SAN",
-  "GRPC_SERVER_TLS_CA_CERT",
   "USE_DOG_STATSD",
   "USE_DOG_STATSD_MOGRIFIERS",
   "USE_STATSD",
@@ -168,6 +158,7 @@ const LOG_LEVELS: Readonly<Record<string, LogLevel>> = {
 export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<Settings> {
   const p = new Problems();
   const backend = parseBackend(env, p);
+  const configSources = parseConfigTypes(env, p);
   const settings: Settings = {
     http: { host: host(env, p, "HOST"), port: p.int(env, "PORT", 8080, PORT_RANGE) },
     grpc: parseGrpc(env, p),
@@ -175,6 +166,9 @@ export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<S
     logLevel: parseLogLevel(env, p),
     logFormat: p.oneOf<LogFormat>(env, "LOG_FORMAT", "text", ["text", "json"]),
     runtime: parseRuntime(env, p, cwd),
+    configSources,
+    xds: configSources.includes("GRPC_XDS_SOTW") ? parseXdsSettings(env, p) : undefined,
+    forceStartWithoutInitialConfig: p.bool(env, "FORCE_START_WITHOUT_INITIAL_CONFIG", false),
     backend,
     redis: backend === "redis" ? parseRedisSettings(env, p) : undefined,
     cacheKeyPrefix: env["CACHE_KEY_PREFIX"] ?? "",
@@ -212,6 +206,7 @@ function parseGrpc(env: Env, p: Problems): GrpcListenSettings {
     uds: p.raw(env, "GRPC_UDS"),
     maxConnectionAgeMs: boundedDuration(env, p, "GRPC_MAX_CONNECTION_AGE", 24 * 3_600_000, MAX_TIMER_MS),
     maxConnectionAgeGraceMs: boundedDuration(env, p, "GRPC_MAX_CONNECTION_AGE_GRACE", 3_600_000, MAX_TIMER_MS),
+    tls: parseGrpcTls(env, p),
   };
 }
 

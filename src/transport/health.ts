@@ -1,8 +1,9 @@
 /**
  * Service health shared by HTTP /healthcheck and grpc.health.v1, following the reference's HealthChecker
  * (src/server/health.go): healthy only when every component is. Components: `sigterm` (fails once shutdown starts),
- * `config` (only with HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED: healthy once a loaded rule set has at least one
- * domain), and any component another module registers (e.g. `redis`).
+ * `config` (with HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED: healthy once a loaded rule set has at least one domain;
+ * with xDS and without FORCE_START_WITHOUT_INITIAL_CONFIG: healthy once the first rules are loaded, where the
+ * reference would not have started serving yet), and any component another module registers (e.g. `redis`).
  */
 import type { RuleSource } from "../domain/ports.js";
 
@@ -19,6 +20,8 @@ export interface Health {
 export interface HealthOptions {
   /** HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED. */
   readonly requireConfig: boolean;
+  /** Not ready until the rules have loaded (xDS without FORCE_START_WITHOUT_INITIAL_CONFIG). */
+  readonly requireInitialRules?: boolean;
   readonly rules: RuleSource;
   /** How often subscribers' view is refreshed for the config component (it changes without an event). */
   readonly pollMs?: number;
@@ -30,8 +33,9 @@ export function createHealth(options: HealthOptions): Health {
   const listeners = new Set<(healthy: boolean) => void>();
   let timer: NodeJS.Timeout | undefined;
   const configHealthy = (): boolean => {
-    if (!options.requireConfig) return true;
     const rules = options.rules.current();
+    if (options.requireInitialRules && rules === undefined) return false;
+    if (!options.requireConfig) return true;
     return rules !== undefined && rules.domains.length > 0;
   };
   const isHealthy = (): boolean => configHealthy() && [...components.values()].every(Boolean);

@@ -99,17 +99,23 @@ function loadDefinition(): protoLoader.PackageDefinition {
   });
 }
 
-/** Connects an independent client to `target` (`host:port`). */
-export function createEnvoyClient(target: string): EnvoyClient {
+/** Connects an independent client to `target` (`host:port`); cleartext unless `creds` says otherwise. */
+export function createEnvoyClient(
+  target: string,
+  creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  options: grpc.ChannelOptions = {},
+): EnvoyClient {
   definition ??= loadDefinition();
   const pkg = grpc.loadPackageDefinition(definition) as unknown as {
     envoy: {
       service: {
-        ratelimit: { v3: { RateLimitService: new (t: string, c: grpc.ChannelCredentials) => RawClient } };
+        ratelimit: {
+          v3: { RateLimitService: new (t: string, c: grpc.ChannelCredentials, o: grpc.ChannelOptions) => RawClient };
+        };
       };
     };
   };
-  const client = new pkg.envoy.service.ratelimit.v3.RateLimitService(target, grpc.credentials.createInsecure());
+  const client = new pkg.envoy.service.ratelimit.v3.RateLimitService(target, creds, options);
   return {
     ask: (request) =>
       new Promise((res, rej) => client.ShouldRateLimit(request, (err, reply) => (err ? rej(err) : res(reply)))),

@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseSettings } from "../../src/settings/settings.js";
 import { decodeEnvoyConfig } from "../helpers/envoy-config.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { codeBlocks, README, readmeSection } from "../helpers/readme.js";
@@ -100,10 +99,18 @@ describe("README", () => {
     for (const name of ["RUNTIME_ROOT=/data", "RUNTIME_SUBDIRECTORY=ratelimit", "REDIS_SOCKET_TYPE=tcp"]) {
       expect(section).toContain(name);
     }
-    const settings = parseSettings(env);
-    expect(settings.backend).toBe("redis");
-    expect(settings.runtime).toMatchObject({ root: "/data", subdirectory: "ratelimit", ignoreDotFiles: true });
-    // What the README says Sluice does not implement yet is what it warns about at startup.
-    expect(settings.ignoredEnv).toEqual(expect.arrayContaining(["CONFIG_TYPE", "GRPC_SERVER_USE_TLS"]));
+    // The section names the xDS and TLS settings Envoy Gateway sets; envoy-gateway.test.ts starts the built service
+    // with exactly this environment (real certificate files, a real xDS server) and checks that it serves.
+    for (const name of [
+      "CONFIG_TYPE",
+      "CONFIG_GRPC_XDS_SERVER_URL",
+      "GRPC_SERVER_USE_TLS",
+      "GRPC_SERVER_TLS_CA_CERT",
+    ]) {
+      expect(section).toContain(name);
+      expect(env).toHaveProperty(name);
+    }
+    expect(section).toContain("CONFIG_TYPE=GRPC_XDS_SOTW");
+    expect(section).toContain("GRPC_SERVER_USE_TLS=true");
   });
 });

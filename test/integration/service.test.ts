@@ -126,10 +126,10 @@ describe("node dist/main.js", () => {
   });
 
   it("starts with reference variables it does not implement, logging them", async () => {
-    const p = start({ RUNTIME_ROOT: await rulesRoot(RULES), USE_STATSD: "false", CONFIG_TYPE: "FILE" });
+    const p = start({ RUNTIME_ROOT: await rulesRoot(RULES), USE_STATSD: "false", TRACING_ENABLED: "false" });
     await p.started();
     expect(p.find("reference settings not implemented by Sluice are ignored")).toMatchObject({
-      names: ["CONFIG_TYPE", "USE_STATSD"],
+      names: ["USE_STATSD", "TRACING_ENABLED"],
     });
   });
 

@@ -6,6 +6,7 @@
  */
 import type { Logger } from "pino";
 import type { RateLimiter } from "../../domain/ports.js";
+import type { GrpcTlsSettings } from "../../settings/tls-settings.js";
 import type { Stats } from "../../telemetry/stats.js";
 import { formatHostPort } from "../address.js";
 import { createH2GrpcServer } from "../h2grpc/server.js";
@@ -13,6 +14,7 @@ import type { Health } from "../health.js";
 import { createGrpcHealthService } from "./health.js";
 import { REQUEST_LIMITS } from "./map.js";
 import { createRlsMethod } from "./rls-service.js";
+import { loadTlsFiles } from "./tls-files.js";
 
 export interface GrpcServerOptions {
   readonly host: string;
@@ -22,6 +24,10 @@ export interface GrpcServerOptions {
   readonly uds?: string | undefined;
   readonly maxConnectionAgeMs: number;
   readonly maxConnectionAgeGraceMs: number;
+  /** GRPC_SERVER_USE_TLS: serve TLS with these files (reloaded when they change). */
+  readonly tls?: GrpcTlsSettings | undefined;
+  /** How often the TLS files are checked for a change; 5 s by default. */
+  readonly tlsPollMs?: number;
   readonly limiter: RateLimiter;
   readonly health: Health;
   readonly stats: Stats;
@@ -37,18 +43,24 @@ export interface GrpcServer {
   close(deadlineMs: number): Promise<void>;
 }
 
-/** Binds and starts the gRPC server. Rejects if the address cannot be bound. */
+/**
+ * Binds and starts the gRPC server. Rejects if the address cannot be bound, or with SettingsError if the TLS files
+ * cannot be used.
+ */
 export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
   const log = options.log.child({ component: "grpc" });
+  const tls = options.tls ? loadTlsFiles(options.tls, log, options.tlsPollMs) : undefined;
   const healthService = createGrpcHealthService(options.health);
   const server = createH2GrpcServer({
     methods: [createRlsMethod({ limiter: options.limiter, stats: options.stats, log }), ...healthService.methods],
     maxMessageBytes: REQUEST_LIMITS.maxMessageBytes,
     maxConnectionAgeMs: options.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
+    ...(tls ? { tls: tls.options } : {}),
     log,
   });
   const port = await server.listen(options.uds ? { path: options.uds } : { host: options.host, port: options.port });
+  tls?.watch((context) => server.setSecureContext(context));
   let closing: Promise<void> | undefined;
   return {
     port,
@@ -56,6 +68,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     close(deadlineMs) {
       closing ??= (() => {
         healthService.endWatches();
+        tls?.close();
         return server.close(deadlineMs);
       })();
       return closing;

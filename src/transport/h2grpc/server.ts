@@ -1,6 +1,7 @@
 /**
- * A unary and server-streaming gRPC server directly on node:http2 (cleartext, prior knowledge: what Envoy and gRPC
- * clients speak to a plain-text upstream). It replaces @grpc/grpc-js on the serving side because that layer cost
+ * A unary and server-streaming gRPC server directly on node:http2: cleartext with prior knowledge (what Envoy and
+ * gRPC clients speak to a plain-text upstream), or TLS with ALPN `h2` when `tls` is given (then certificates can be
+ * swapped at runtime with setSecureContext: new handshakes use them, open connections and their calls go on). It replaces @grpc/grpc-js on the serving side because that layer cost
  * about a fifth of the per-request budget (issue 4); this one does only what the two Sluice services need:
  * route by `:path`, check method and content type, read one bounded message, honour `grpc-timeout`, answer.
  *
@@ -10,8 +11,15 @@
  * session with a graceful GOAWAY (idle ones close at once), lets in-flight calls finish and cuts what is left at the
  * deadline. node:cluster shares the listener between WORKERS like any net server.
  */
-import { createServer, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import {
+  createSecureServer,
+  createServer,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
 import type { AddressInfo } from "node:net";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { type CallContext, type GrpcMethod, ServerCall, sendHttpError, sendTrailersOnly } from "./call.js";
 import { createDeadlineTracker } from "./deadlines.js";
@@ -28,7 +36,21 @@ export interface H2GrpcServerOptions {
   readonly maxConnectionAgeGraceMs: number;
   /** PING period of the connection liveness check (sessions.ts); default 60 s. */
   readonly livenessIntervalMs?: number;
+  /** Serve TLS instead of cleartext. */
+  readonly tls?: H2TlsOptions;
   readonly log: Logger;
+}
+
+export interface H2TlsOptions {
+  /** Key, certificate chain and (to verify clients) CA, as node:tls takes them. */
+  readonly context: SecureContextOptions;
+  /** Ask for a client certificate and refuse the handshake without a valid one. */
+  readonly requireClientCert: boolean;
+  /**
+   * Checked once per connection after the handshake, before any call is read; false closes the connection (e.g.
+   * a client certificate without the required subject alt name).
+   */
+  readonly acceptPeer?: (socket: TLSSocket) => boolean;
 }
 
 const DEFAULT_LIVENESS_INTERVAL_MS = 60_000;
@@ -41,6 +63,8 @@ export interface H2GrpcServer {
   listen(target: ListenTarget): Promise<number>;
   /** Stops accepting, drains sessions, waits up to `deadlineMs` for in-flight calls, then cuts the rest. */
   close(deadlineMs: number): Promise<void>;
+  /** TLS only: the key and certificates for new handshakes (open connections keep theirs). */
+  setSecureContext(context: SecureContextOptions): void;
 }
 
 /**
@@ -70,12 +94,30 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
     livenessIntervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
     log,
   });
-  const server = createServer(HTTP2_OPTIONS);
+  const tls = options.tls;
+  const server = tls
+    ? createSecureServer({
+        ...HTTP2_OPTIONS,
+        ...tls.context,
+        requestCert: tls.requireClientCert,
+        rejectUnauthorized: tls.requireClientCert,
+      })
+    : createServer(HTTP2_OPTIONS);
 
   const onStreamError = (err: Error): void => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "gRPC stream error");
   };
-  server.on("session", (session) => sessions.add(session));
+  server.on("session", (session: ServerHttp2Session) => {
+    if (tls?.acceptPeer && !tls.acceptPeer(session.socket as TLSSocket)) {
+      session.destroy();
+      return;
+    }
+    sessions.add(session);
+  });
+  // A refused handshake (no or wrong client certificate, not TLS at all) ends that connection only.
+  server.on("tlsClientError", (err) => {
+    if (log.isLevelEnabled("debug")) log.debug({ err }, "TLS handshake refused");
+  });
   server.on("sessionError", (err) => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "HTTP/2 session error; connection closed");
   });
@@ -132,6 +174,10 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
         if ("path" in target) server.listen(target.path, bound);
         else server.listen(target.port, target.host, bound);
       });
+    },
+    setSecureContext(context) {
+      if (!tls) throw new Error("setSecureContext() on a cleartext server");
+      (server as ReturnType<typeof createSecureServer>).setSecureContext(context);
     },
     close(deadlineMs) {
       closing ??= new Promise<void>((resolve) => {

@@ -210,7 +210,8 @@ describe("parseSettings()", () => {
 
   it("accepts and lists reference variables it does not implement", () => {
     const s = parseSettings({ USE_STATSD: "false", TRACING_ENABLED: "true", CONFIG_TYPE: "GRPC_XDS_SOTW" }, CWD);
-    expect(s.ignoredEnv).toEqual(["CONFIG_TYPE", "USE_STATSD", "TRACING_ENABLED"]);
+    expect(s.ignoredEnv).toEqual(["USE_STATSD", "TRACING_ENABLED"]);
+    expect(s.configSources).toEqual(["GRPC_XDS_SOTW"]);
   });
 
   it("never fails on any ignored reference variable, whatever its value", () => {

@@ -6,17 +6,27 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Struct } from "../../../../google/protobuf/struct.js";
 
 export const protobufPackage = "envoy.config.core.v3";
 
 export const protobufFileName = "envoy/config/core/v3/base.proto";
 
-/** Sluice's own wire-compatible definition of the one message of Envoy's core/base.proto it uses. */
+/** Sluice's own wire-compatible definition of the messages of Envoy's core/base.proto it uses. */
 
 export interface HeaderValue {
   key: string;
   value: string;
   rawValue: Buffer;
+}
+
+/** The xDS client's identity (DiscoveryRequest.node). Only the fields Sluice sends. */
+export interface Node {
+  id: string;
+  cluster: string;
+  metadata?: { [key: string]: any } | undefined;
+  userAgentName: string;
+  userAgentVersionType?: { $case: "userAgentVersion"; value: string } | undefined;
 }
 
 function createBaseHeaderValue(): HeaderValue {
@@ -124,6 +134,156 @@ export const HeaderValue: MessageFns<HeaderValue> = {
   },
 };
 
+function createBaseNode(): Node {
+  return { id: "", cluster: "", metadata: undefined, userAgentName: "", userAgentVersionType: undefined };
+}
+
+export const Node: MessageFns<Node> = {
+  encode(message: Node, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.cluster !== "") {
+      writer.uint32(18).string(message.cluster);
+    }
+    if (message.metadata !== undefined) {
+      Struct.encode(Struct.wrap(message.metadata), writer.uint32(26).fork()).join();
+    }
+    if (message.userAgentName !== "") {
+      writer.uint32(50).string(message.userAgentName);
+    }
+    switch (message.userAgentVersionType?.$case) {
+      case "userAgentVersion":
+        writer.uint32(58).string(message.userAgentVersionType.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Node {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNode();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.metadata = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.userAgentName = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.userAgentVersionType = { $case: "userAgentVersion", value: reader.string() };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Node {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      cluster: isSet(object.cluster) ? globalThis.String(object.cluster) : "",
+      metadata: isObject(object.metadata) ? object.metadata : undefined,
+      userAgentName: isSet(object.userAgentName)
+        ? globalThis.String(object.userAgentName)
+        : isSet(object.user_agent_name)
+        ? globalThis.String(object.user_agent_name)
+        : "",
+      userAgentVersionType: isSet(object.userAgentVersion)
+        ? { $case: "userAgentVersion", value: globalThis.String(object.userAgentVersion) }
+        : isSet(object.user_agent_version)
+        ? { $case: "userAgentVersion", value: globalThis.String(object.user_agent_version) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: Node): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.cluster !== "") {
+      obj.cluster = message.cluster;
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = message.metadata;
+    }
+    if (message.userAgentName !== "") {
+      obj.userAgentName = message.userAgentName;
+    }
+    if (message.userAgentVersionType?.$case === "userAgentVersion") {
+      obj.userAgentVersion = message.userAgentVersionType.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Node>, I>>(base?: I): Node {
+    return Node.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Node>, I>>(object: I): Node {
+    const message = createBaseNode();
+    message.id = object.id ?? "";
+    message.cluster = object.cluster ?? "";
+    message.metadata = object.metadata ?? undefined;
+    message.userAgentName = object.userAgentName ?? "";
+    switch (object.userAgentVersionType?.$case) {
+      case "userAgentVersion": {
+        if (object.userAgentVersionType?.value !== undefined && object.userAgentVersionType?.value !== null) {
+          message.userAgentVersionType = { $case: "userAgentVersion", value: object.userAgentVersionType.value };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 function bytesFromBase64(b64: string): Uint8Array {
   return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
 }
@@ -144,6 +304,10 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
