@@ -46,9 +46,10 @@ describe("createBatchTimer()", () => {
     const { timer, lines } = setup();
     const b = batch();
     timer.arm(b);
-    await sleep(T * 3);
+    // Polled rather than slept: on a busy machine the timer's own check can come late, and the timer then (by
+    // design) grants one more period, so a fixed upper bound on the failure time would test the machine's load.
+    for (let waited = 0; b.failedAt === undefined && waited < 5_000; waited += T) await sleep(T);
     expect((b.failedAt as number) - b.sentAt).toBeGreaterThanOrEqual(T - 1);
-    expect((b.failedAt as number) - b.sentAt).toBeLessThan(T + 30);
     expect(lines.some((l) => l.msg === "redis batch timed out")).toBe(true);
     expect(timer.stallRefusal()).toBeInstanceOf(StoreUnavailableError);
     expect(timer.answered(b)).toBe(true);
