@@ -166,6 +166,20 @@ describe("config/README.md: limits beyond the reference", () => {
     }
   });
 
+  it("README.md: the example of its Limits beyond the reference section loads and reports its key", () => {
+    const root = readFileSync(fileURLToPath(new URL("../../../README.md", import.meta.url)), "utf8");
+    const text = /## Limits beyond the reference[\s\S]*?```yaml\n([\s\S]*?)```/.exec(root)?.[1] ?? "";
+    const rules = compileRuleSet([{ name: "config.yaml", text }], { mergeDomainConfig: false });
+    expect(rules.dump()).toBe(
+      "llm.user: unit=MINUTE requests_per_unit=60 algorithm=token_bucket burst=10, shadow_mode: false\n" +
+        "llm.user: unit=DAY requests_per_unit=1000, shadow_mode: false\n",
+    );
+    const d: Descriptor = { entries: [{ key: "user", value: "42" }], limit: undefined, hits: 1, negative: false };
+    const op = planRequest({ domain: "llm", descriptors: [d] }, rules, T0, "").ops[0];
+    expect(op?.key).toBe("{llm_user_42_}tb60");
+    expect(root).toContain("`{llm_user_42_}tb60`");
+  });
+
   it("shows the /rlconfig lines of the bursts, spend and multi examples", () => {
     const dump = ["bursts", "spend", "multi"].map((d) => compile(d).dump()).join("");
     const texts = [...readme.matchAll(/```text\n([\s\S]*?)```/g)].map((m) => m[1]);
