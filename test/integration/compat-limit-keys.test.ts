@@ -6,6 +6,7 @@
  * except the reset times, which are checked against the clock sampled around each call.
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useCompat } from "../helpers/compat-process.js";
@@ -200,15 +201,20 @@ describe("load errors of these keys (a bad edit keeps the last good rules)", () 
     for (const [, , error] of FIXTURES) expect(error).not.toBe("");
   });
 
-  it.each(FIXTURES)("%s is reported with file and YAML path", async (_name, text, error) => {
+  it.each(FIXTURES)("%s is reported with file and YAML path", async (name, text, error) => {
     const s = errors.sluice;
-    const before = failures(s.output()).length;
-    await s.writeRules(text);
-    await waitFor(() => failures(s.output()).length > before, 5_000);
-    const line = failures(s.output()).at(-1) as { file?: string; err?: { message?: string } };
-    expect(line.file).toBe("config.yaml");
-    expect(line.err?.message).toBe(`config.yaml: ${error}`);
-    const status = (await errors.envoy.ask({ domain: "keys", descriptors: [d("sliding", _name)] })).statuses[0];
+    const expected = `config.yaml: ${error}`;
+    const last = () => failures(s.output()).at(-1) as { file?: string; err?: { message?: string } } | undefined;
+    // Written beside the rules directory, then renamed into it: the watcher never reads a half-written file.
+    const staged = join(s.root, `${name}.staged`);
+    await s.changeRules(async () => {
+      await writeFile(staged, text);
+      await rename(staged, join(s.configDir, "config.yaml"));
+    });
+    await waitFor(() => last()?.err?.message === expected, 5_000).catch(() => {});
+    expect(last()?.err?.message).toBe(expected);
+    expect(last()?.file).toBe("config.yaml");
+    const status = (await errors.envoy.ask({ domain: "keys", descriptors: [d("sliding", name)] })).statuses[0];
     expect(status?.current_limit).toEqual({ requests_per_unit: 3, unit: "HOUR", name: "" });
   });
 });
