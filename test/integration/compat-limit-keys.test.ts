@@ -204,15 +204,15 @@ describe("load errors of these keys (a bad edit keeps the last good rules)", () 
   it.each(FIXTURES)("%s is reported with file and YAML path", async (name, text, error) => {
     const s = errors.sluice;
     const expected = `config.yaml: ${error}`;
-    const last = () => failures(s.output()).at(-1) as { file?: string; err?: { message?: string } } | undefined;
+    const last = () => failures(s.output()).at(-1) as { file?: string; problem?: string } | undefined;
     // Written beside the rules directory, then renamed into it: the watcher never reads a half-written file.
     const staged = join(s.root, `${name}.staged`);
     await s.changeRules(async () => {
       await writeFile(staged, text);
       await rename(staged, join(s.configDir, "config.yaml"));
     });
-    await waitFor(() => last()?.err?.message === expected, 5_000).catch(() => {});
-    expect(last()?.err?.message).toBe(expected);
+    await waitFor(() => last()?.problem === expected, 5_000).catch(() => {});
+    expect(last()?.problem).toBe(expected);
     expect(last()?.file).toBe("config.yaml");
     const status = (await errors.envoy.ask({ domain: "keys", descriptors: [d("sliding", name)] })).statuses[0];
     expect(status?.current_limit).toEqual({ requests_per_unit: 3, unit: "HOUR", name: "" });
