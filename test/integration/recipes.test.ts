@@ -52,18 +52,21 @@ function examples(): Call[][] {
 const EXAMPLES = examples();
 const ENV = { RUNTIME_ROOT: REPO, RUNTIME_APPDIRECTORY: "recipes", LIMIT_RESPONSE_HEADERS_ENABLED: "true" };
 
-async function post(base: string, body: string): Promise<{ status: number; json: unknown }> {
+async function post(base: string, body: string): Promise<{ status: number; json: unknown; headers: Headers }> {
   const res = await fetch(`${base}/json`, { method: "POST", body });
-  return { status: res.status, json: await res.json() };
+  return { status: res.status, json: await res.json(), headers: res.headers };
 }
 
 async function runExample(base: string, calls: readonly Call[]): Promise<void> {
   for (const call of calls) {
     for (let n = 0; n < call.times; n++) {
-      const { status, json } = await post(base, call.body);
+      const { status, json, headers } = await post(base, call.body);
       const what = `${call.body} → ${status} ${JSON.stringify(json)}`;
       expect(status, what).toBe(call.status);
       if (call.expected !== undefined) expect(json, what).toMatchObject(call.expected as object);
+      // The listed headers also come as HTTP headers of the /json answer.
+      const listed = (json as { responseHeadersToAdd?: { key: string; value: string }[] }).responseHeadersToAdd ?? [];
+      for (const h of listed) expect(headers.get(h.key), `${what}: header ${h.key}`).toBe(h.value);
     }
   }
 }
