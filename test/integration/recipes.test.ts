@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { compileRuleSet } from "../../src/rules/compile.js";
 import { type CompatInstance, startCompat } from "../helpers/compat-process.js";
 import { createRedisFarm } from "../helpers/redis-servers.js";
 import { REPO } from "../helpers/sluice-process.js";
@@ -144,6 +145,18 @@ describe("recipes/README.md", () => {
         file,
       ).toBe(true);
     }
+  });
+
+  it("loads together with the example rules of config/ (no domain clash)", () => {
+    const dir = join(REPO, "config");
+    const files = [
+      ...readdirSync(dir)
+        .filter((f) => f.endsWith(".yaml"))
+        .map((f) => ({ name: `config/${f}`, text: readFileSync(join(dir, f), "utf8") })),
+      ...RECIPES.map((f) => ({ name: `recipes/${f}`, text: readFileSync(join(DIR, f), "utf8") })),
+    ];
+    const rules = compileRuleSet(files, { mergeDomainConfig: false });
+    expect(rules.domains).toHaveLength(files.length);
   });
 
   it("charges tokens in the gRPC shape Envoy sends with apply_on_stream_done", async () => {
