@@ -107,15 +107,17 @@ export function finishDecision(plan: Plan, outcomes: readonly Outcome[], ctx: Fi
     }
   }
   const over = failedNonQuota > 0 || (quotaTotal > 0 && quotaOver === quotaTotal);
-  const responseHeaders =
-    ctx.responseHeaders !== undefined && chosen !== undefined
-      ? buildResponseHeaders(ctx.responseHeaders, chosen)
-      : NO_HEADERS;
   let overallCode: Decision["overallCode"] = over ? "OVER_LIMIT" : "OK";
   if (over && ctx.globalShadowMode) {
     overallCode = "OK";
     ctx.observer.globalShadowMode();
   }
+  // Retry-After only when the request is refused: never on an answer that lets it through (global shadow mode, a
+  // quota descriptor over while others are not).
+  const responseHeaders =
+    ctx.responseHeaders !== undefined && chosen !== undefined
+      ? buildResponseHeaders(ctx.responseHeaders, chosen, overallCode === "OVER_LIMIT")
+      : NO_HEADERS;
   const dynamicMetadata = ctx.responseDynamicMetadata
     ? buildDynamicMetadata(plan.request, statuses, slots, rules)
     : undefined;

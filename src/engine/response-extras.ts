@@ -13,11 +13,15 @@ type JsonObject = Record<string, unknown>;
 /**
  * The three headers of the chosen status (the one closest to its limit, or an over-limit non-quota one): its
  * requests_per_unit, its limit_remaining and the seconds until its window resets. The reference's limit header
- * carries only the mandatory part of the draft (no quota policy). Beyond the reference, an over-limit answer also
- * carries `Retry-After` (RFC 9110) with the same seconds as the reset header: for every algorithm that is the time
- * until the request could pass.
+ * carries only the mandatory part of the draft (no quota policy). Beyond the reference, a refused request (`refused`:
+ * the overall answer is OVER_LIMIT) also gets `Retry-After` (RFC 9110) with the same seconds as the reset header: for
+ * every algorithm that is the time until the request could pass.
  */
-export function buildResponseHeaders(names: HeaderNames, chosen: DescriptorStatus): readonly Header[] {
+export function buildResponseHeaders(
+  names: HeaderNames,
+  chosen: DescriptorStatus,
+  refused: boolean,
+): readonly Header[] {
   const limit = chosen.currentLimit;
   const reset = String(chosen.durationUntilResetSeconds ?? 0);
   const headers = [
@@ -25,7 +29,7 @@ export function buildResponseHeaders(names: HeaderNames, chosen: DescriptorStatu
     { key: names.remainingHeader, value: String(chosen.limitRemaining) },
     { key: names.resetHeader, value: reset },
   ];
-  if (chosen.code === "OVER_LIMIT") headers.push({ key: "Retry-After", value: reset });
+  if (refused && chosen.code === "OVER_LIMIT") headers.push({ key: "Retry-After", value: reset });
   return headers;
 }
 
