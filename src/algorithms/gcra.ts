@@ -67,7 +67,7 @@ export function drained(state: Meter | undefined, nowMs: number, rpu: number): n
   if (state === undefined) return 0;
   const elapsed = nowMs > state[0] ? nowMs - state[0] : 0;
   const left = state[1] - elapsed * rpu;
-  return left > 0 ? left : 0;
+  return Math.max(left, 0);
 }
 
 function remainingOf(cap: number, debt: number, unit: number): number {

@@ -42,7 +42,7 @@ export function evaluateOps(ops: readonly CounterOp[], access: StateAccess, out:
   let i = 0;
   while (i < n) {
     const op = ops[i] as CounterOp;
-    const size = op.group > 1 ? op.group : 1;
+    const size = Math.max(op.group, 1);
     if (size === 1) {
       const m = MODULES[op.limit.strategy];
       const state = access.read(op, i);

@@ -41,7 +41,7 @@ export const slidingWindow: StrategyModule<WindowPair> = {
     const weight = prev * (w - e);
     if (op.negative) {
       let take = apply ? hits : 0;
-      const fromCur = take < cur ? take : cur;
+      const fromCur = Math.min(take, cur);
       take -= fromCur;
       const p = take < prev ? prev - take : 0;
       const c = cur - fromCur;
@@ -78,7 +78,7 @@ export const slidingWindow: StrategyModule<WindowPair> = {
 function remainingOf(cap: number, used: number, w: number, rpu: number): number {
   if (used >= cap) return 0;
   const r = Math.floor((cap - used) / w);
-  return r > rpu ? rpu : r;
+  return Math.min(r, rpu);
 }
 
 /** ms until everything is forgotten: the current window's hits leave one window after it ends. */

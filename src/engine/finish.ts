@@ -143,7 +143,7 @@ function countedStatus(
   ctx: FinishContext,
 ): DescriptorStatus {
   const first = plan.ops[slot] as CounterOp;
-  const size = first.group > 1 ? first.group : 1;
+  const size = Math.max(first.group, 1);
   let decider = slot;
   let over = false;
   for (let j = slot; j < slot + size; j++) {
@@ -180,7 +180,7 @@ function countedStatus(
     return { code: "OK", currentLimit, limitRemaining: o.remaining, durationUntilResetSeconds };
   }
   const retry = Math.ceil(o.retryAfterMs / 1000);
-  const durationUntilResetSeconds = retry > 1 ? retry : 1;
+  const durationUntilResetSeconds = Math.max(retry, 1);
   // A shadow_mode rule counts and reports but always answers OK (with 0 remaining, as the reference).
   if (rule.shadowMode) return { code: "OK", currentLimit, limitRemaining: 0, durationUntilResetSeconds };
   return { code: "OVER_LIMIT", currentLimit, limitRemaining: o.remaining, durationUntilResetSeconds };

@@ -82,7 +82,7 @@ export async function applyStoppingAtLimit(
   const wouldGoOver: boolean[] = new Array(n);
   for (let i = 0; i < n; ) {
     const first = ops[i] as CounterOp;
-    const size = first.group > 1 ? first.group : 1;
+    const size = Math.max(first.group, 1);
     let over = false;
     for (let j = i; j < i + size && j < n; j++) {
       const op = ops[j] as CounterOp;

@@ -166,7 +166,7 @@ export function createOverLimitCache(inner: CounterStore, opts: OverLimitCacheOp
 }
 
 function groupSize(op: CounterOp): number {
-  return op.group > 1 ? op.group : 1;
+  return Math.max(op.group, 1);
 }
 
 function cachedOutcome(m: CachedMember, nowMs: number): Outcome {
