@@ -10,7 +10,7 @@ import { type Entry, type Limit, type LimitRule, type RuleSet, UNITS, type Unit 
 import { dumpRules } from "./dump.js";
 import { buildLimit } from "./limit-keys.js";
 import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
-import type { CompiledRule, MetricTemplate } from "./metric-key.js";
+import { type CompiledRule, type MetricLevel, metricTemplateOf } from "./metric-key.js";
 import {
   parseRuleFile,
   type RawDescriptor,
@@ -41,8 +41,8 @@ interface Scope {
   readonly parentKey: string;
   /** Per level above: the wildcard pattern written into cache keys (`share_threshold`), or undefined. */
   readonly overrides: readonly (string | undefined)[];
-  /** Per level above: the static stats-key part, or null for `key_<request value>` (`value_to_metric`). */
-  readonly metricParts: readonly (string | null)[];
+  /** Per level above: what its stats key needs (metric-key.ts). */
+  readonly metricLevels: readonly MetricLevel[];
   readonly valueToMetric: boolean;
   readonly warn: WarningSink | undefined;
 }
@@ -76,7 +76,7 @@ export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions)
 
 function rootScope(file: RawRuleFile, warn: WarningSink | undefined): Scope {
   const base = { file: file.name, domain: file.domain, parentKey: `${file.domain}.`, valueToMetric: false, warn };
-  return { ...base, overrides: [], metricParts: [] };
+  return { ...base, overrides: [], metricLevels: [] };
 }
 
 /** Builds one `descriptors:` list; `composites` holds the keys already used at this level (merge across files). */
@@ -118,7 +118,10 @@ function childScope(scope: Scope, item: RawDescriptor, composite: string, wildca
     ...scope,
     parentKey: `${scope.parentKey}${composite}.`,
     overrides: [...scope.overrides, wildcard && item.shareThreshold ? item.value : undefined],
-    metricParts: [...scope.metricParts, item.valueToMetric ? null : composite],
+    metricLevels: [
+      ...scope.metricLevels,
+      { composite, valueToMetric: item.valueToMetric, shared: wildcard && item.shareThreshold },
+    ],
     valueToMetric: scope.valueToMetric || item.valueToMetric,
   };
 }
@@ -138,7 +141,7 @@ function buildRule(scope: Scope, item: RawDescriptor, fullKey: string): LimitRul
     valueToMetric: scope.valueToMetric,
     metadata: item.metadata,
     keyValueOverrides: overrides,
-    metric: metricTemplate(scope, item),
+    metric: metricTemplateOf(scope.domain, scope.metricLevels, item.detailedMetric),
   };
   return Object.freeze(rule);
 }
@@ -219,13 +222,6 @@ function checkRateLimit(scope: Scope, rl: RawRateLimit): Unit | undefined {
     }
   }
   return unit;
-}
-
-function metricTemplate(scope: Scope, item: RawDescriptor): MetricTemplate | undefined {
-  const parts = [...scope.metricParts];
-  // The reference appends the request value only when the walk stops at this item (it has no nested descriptors).
-  if (item.detailedMetric && item.descriptors.length === 0) parts[parts.length - 1] = null;
-  return parts.includes(null) ? Object.freeze({ domain: scope.domain, parts: Object.freeze(parts) }) : undefined;
 }
 
 function createRuleSet(roots: ReadonlyMap<string, Level>, version: string): RuleSet {

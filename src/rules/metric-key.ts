@@ -1,20 +1,26 @@
 /**
- * Per-request stats keys of configured rules. A rule's `fullKey` is its static key (`domain.k1_v1.k2`, with a
- * wildcard level written as its pattern, e.g. `domain.path_/api/*`). Two opt-ins put request values into the key,
- * following envoyproxy/ratelimit (PRs #996 `value_to_metric` and #1017): a level with `value_to_metric: true` is
- * written `key_<request value>`, and `detailed_metric: true` on the rule's own item (when it has no nested
- * descriptors, as in the reference's walk) writes the last level the same way. Everything else stays static, so
- * label cardinality grows only where a rule asks for it.
+ * Per-request stats keys of configured rules, byte-identical to envoyproxy/ratelimit's `GetLimit` (config_impl.go).
+ * A rule's `fullKey` is its static key (`domain.k1_v1.k2`, a wildcard level written as its pattern, e.g.
+ * `domain.path_/api/*`). Two opt-ins put request values into the key:
+ * - `value_to_metric: true` on a level writes that level as `key_<request value>`, or the bare `key` when the request
+ *   value is empty, except on a `share_threshold` wildcard level, which keeps its pattern (`route_api/*`): sharing one
+ *   counter means sharing one stat.
+ * - `detailed_metric: true` on the matched rule writes every level as `key_<request value>` (also when the rule has
+ *   nested descriptors), `key_` for an empty value; when a level shares a threshold, that level keeps its pattern and
+ *   the others write the bare key for an empty value (the reference builds that key separately).
+ * Everything else stays static, so label cardinality grows only where a rule asks for it.
  */
 import type { Entry, LimitRule } from "../domain/types.js";
 
 /**
- * Per level: the static key part, or null for `key_<request value>`. Attached to compiled rules whose stats key
- * depends on the request; absent otherwise (and on request-override rules built by the engine).
+ * Per level: the static key part, or null for a part built from the request entry. Attached to compiled rules whose
+ * stats key depends on the request; absent otherwise (and on request-override rules built by the engine).
  */
 export interface MetricTemplate {
   readonly domain: string;
   readonly parts: readonly (string | null)[];
+  /** A null part with an empty request value is written `key` (true) or `key_` (false: plain detailed_metric). */
+  readonly bareEmptyValue: boolean;
 }
 
 /** A LimitRule compiled from a rule file; `metric` is set when its stats key depends on request values. */
@@ -31,8 +37,38 @@ export function metricKeyFor(rule: LimitRule, entries: readonly Entry[]): string
   if (template === undefined || template.parts.length !== entries.length) return rule.fullKey;
   let key = template.domain;
   for (let i = 0; i < entries.length; i++) {
+    const part = template.parts[i];
+    if (part !== null && part !== undefined) {
+      key += `.${part}`;
+      continue;
+    }
     const entry = entries[i] as Entry;
-    key += `.${template.parts[i] ?? `${entry.key}_${entry.value}`}`;
+    key += entry.value === "" && template.bareEmptyValue ? `.${entry.key}` : `.${entry.key}_${entry.value}`;
   }
   return key;
+}
+
+/** One level of a rule's path, as compile.ts knows it. */
+export interface MetricLevel {
+  /** `key_value`, `key` or `key_pattern`: the level's part of `fullKey`. */
+  readonly composite: string;
+  readonly valueToMetric: boolean;
+  /** A `share_threshold` wildcard level: its stat keeps the pattern. */
+  readonly shared: boolean;
+}
+
+/** The template of a rule at the end of `levels`, or undefined when its stats key is always `fullKey`. */
+export function metricTemplateOf(
+  domain: string,
+  levels: readonly MetricLevel[],
+  detailedMetric: boolean,
+): MetricTemplate | undefined {
+  if (detailedMetric) {
+    const anyShared = levels.some((l) => l.shared);
+    const parts = levels.map((l) => (l.shared ? l.composite : null));
+    return Object.freeze({ domain, parts: Object.freeze(parts), bareEmptyValue: anyShared });
+  }
+  const parts = levels.map((l) => (l.valueToMetric && !l.shared ? null : l.composite));
+  if (!parts.includes(null)) return undefined;
+  return Object.freeze({ domain, parts: Object.freeze(parts), bareEmptyValue: true });
 }

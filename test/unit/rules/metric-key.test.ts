@@ -28,6 +28,29 @@ describe("metricKeyFor()", () => {
       "    rate_limit: {unit: second, requests_per_unit: 1}",
       "    descriptors:",
       "      - {key: child, rate_limit: {unit: second, requests_per_unit: 1}}",
+      "  - key: shared",
+      "    value: api/*",
+      "    share_threshold: true",
+      "    value_to_metric: true",
+      "    descriptors:",
+      "      - {key: method, rate_limit: {unit: second, requests_per_unit: 1}}",
+      "  - {key: sharedleaf, value: foo*, share_threshold: true, value_to_metric: true," +
+        " rate_limit: {unit: second, requests_per_unit: 1}}",
+      "  - key: key-1",
+      "    value: value-1",
+      "    detailed_metric: true",
+      "    rate_limit: {unit: second, requests_per_unit: 1}",
+      "    descriptors:",
+      "      - {key: key-2, detailed_metric: true, rate_limit: {unit: second, requests_per_unit: 1}}",
+      "  - key: vroute",
+      "    value_to_metric: true",
+      "    descriptors:",
+      "      - {key: http_method, value_to_metric: true, rate_limit: {unit: second, requests_per_unit: 1}}",
+      "  - key: dshared",
+      "    value: x*",
+      "    share_threshold: true",
+      "    descriptors:",
+      "      - {key: sub, detailed_metric: true, rate_limit: {unit: second, requests_per_unit: 1}}",
     ].join("\n"),
   );
   it.each([
@@ -36,8 +59,20 @@ describe("metricKeyFor()", () => {
     [["v2m", "x"], "d.v2m_x"],
     [["detailed", "x"], "d.detailed_x"],
     [["route", "api/users", "method", "GET"], "d.route_api/users.method"],
-    // detailed_metric takes effect only where the walk stops, as in the reference.
-    [["parent", "p"], "d.parent"],
+    // The three cases where Sluice once differed from the reference (issue 8), pinned:
+    // share_threshold + value_to_metric writes the wildcard pattern, not the request value;
+    [["shared", "api/v1", "method", "GET"], "d.shared_api/*.method"],
+    [["sharedleaf", "foo1"], "d.sharedleaf_foo*"],
+    // detailed_metric writes every level's value, also on a rule with nested descriptors;
+    [["parent", "p"], "d.parent_p"],
+    [["key-1", "value-1"], "d.key-1_value-1"],
+    [["key-1", "value-1", "key-2", "value-2"], "d.key-1_value-1.key-2_value-2"],
+    // value_to_metric with an empty request value writes the bare key.
+    [["vroute", "", "http_method", "GET"], "d.vroute.http_method_GET"],
+    // detailed_metric: `key_` for an empty value, unless a level shares (then that level keeps its pattern).
+    [["detailed", ""], "d.detailed_"],
+    [["dshared", "x1", "sub", ""], "d.dshared_x*.sub"],
+    [["dshared", "x1", "sub", "s"], "d.dshared_x*.sub_s"],
   ])("gives %j the stats key %s", (kv, expected) => {
     const entries = pairs(...kv);
     const rule = rs.findRule("d", entries) as LimitRule;
