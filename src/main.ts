@@ -9,10 +9,12 @@ import cluster from "node:cluster";
 import type { Logger } from "pino";
 import { MEMORY_SINGLE_PROCESS_NOTE, type ProcessRole, processRole } from "./cluster/role.js";
 import { announceReady, startSupervisor, workerLogger } from "./cluster/supervisor.js";
-import { SettingsError } from "./domain/errors.js";
+import { startClusterTelemetry, workerTelemetry } from "./cluster/telemetry.js";
+import { ConfigError, SettingsError } from "./domain/errors.js";
 import { type RunningService, startService } from "./service.js";
 import { loadSettings, type Settings } from "./settings/settings.js";
 import { createLogger, flushLogger } from "./telemetry/logger.js";
+import { loadStatsdMapper, type StatsdMapper } from "./telemetry/statsd-mapper.js";
 
 /** Exit codes: 0 clean stop, 1 runtime failure, 2 invalid settings. */
 const EXIT_FAILURE = 1;
@@ -23,8 +25,10 @@ const HARD_EXIT_MARGIN_MS = 3_000;
 async function main(): Promise<void> {
   const settings = readSettings();
   if (settings === undefined) return;
+  const mapper = readMapper(settings);
+  if (mapper === undefined) return;
   const role = processRole(settings, cluster.isWorker);
-  const log = workerLogger(createLogger(settings));
+  const log = workerLogger(createLogger({ ...settings, traceIds: settings.observability.tracing !== undefined }));
   installCrashHandlers(log);
   if (role !== "worker") logStartupNotes(settings, role, log);
   if (role === "primary") {
@@ -34,13 +38,27 @@ async function main(): Promise<void> {
       log,
       onGiveUp: () => void exit(log, EXIT_FAILURE),
     });
-    installSignalHandlers(supervisor, settings, log);
+    let telemetry: Awaited<ReturnType<typeof startClusterTelemetry>>;
+    try {
+      telemetry = await startClusterTelemetry(settings, log);
+    } catch (err) {
+      log.fatal({ err }, "startup failed");
+      await supervisor.close().catch(() => {});
+      await exit(log, EXIT_FAILURE);
+      return;
+    }
+    installSignalHandlers({ close: () => supervisor.close().finally(() => telemetry.close()) }, settings, log);
     return;
   }
   let service: RunningService;
   try {
     // One "Sluice started" line per deployment: the single process, or the first worker.
-    service = await startService(settings, { log, announce: role === "single" || cluster.worker?.id === 1 });
+    service = await startService(settings, {
+      log,
+      mapper,
+      announce: role === "single" || cluster.worker?.id === 1,
+      ...(role === "worker" ? { clusterTelemetry: workerTelemetry } : {}),
+    });
   } catch (err) {
     // Settings that can only be checked by using them (e.g. a TLS file that is not a certificate) exit like the rest.
     if (err instanceof SettingsError) process.stderr.write(`sluice: cannot start, ${err.message}\n`);
@@ -50,6 +68,18 @@ async function main(): Promise<void> {
   }
   installSignalHandlers(service, settings, log);
   announceReady();
+}
+
+/** PROMETHEUS_MAPPER_YAML (or the default mapping); a mapping Sluice cannot honour stops startup like bad settings. */
+function readMapper(settings: Readonly<Settings>): StatsdMapper | undefined {
+  try {
+    return loadStatsdMapper(settings.observability.prometheus?.mapperFile);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`sluice: cannot start, PROMETHEUS_MAPPER_YAML: ${err.message}\n`);
+    process.exitCode = EXIT_BAD_SETTINGS;
+    return undefined;
+  }
 }
 
 /** Once per deployment, not once per worker. */

@@ -14,13 +14,16 @@ import { createRuleHolder, type RuleHolder } from "./reload/holder.js";
 import { createRulesWatcher } from "./reload/rules-watcher.js";
 import type { Settings } from "./settings/settings.js";
 import { createStore } from "./store/create-store.js";
-import { createStats, type Stats } from "./telemetry/stats.js";
+import type { Stats } from "./telemetry/stats.js";
+import { loadStatsdMapper, type StatsdMapper } from "./telemetry/statsd-mapper.js";
+import { type ClusterTelemetryHooks, createTelemetry, type Telemetry } from "./telemetry/telemetry.js";
 import { type GrpcServer, startGrpcServer } from "./transport/grpc/server.js";
 import { createHealth, type Health } from "./transport/health.js";
 import { healthcheckRoute } from "./transport/http/admin.js";
 import { debugRoutes } from "./transport/http/debug.js";
 import { createJsonHandler } from "./transport/http/json.js";
 import { createNginxAuthHandler, NGINX_AUTH_PATH } from "./transport/http/nginx-auth.js";
+import { metricsRoute } from "./transport/http/metrics.js";
 import { type HttpServer, startHttpServer } from "./transport/http/server.js";
 import { createXdsRuleSource } from "./transport/xds/rule-source.js";
 
@@ -33,11 +36,19 @@ export interface ServiceDeps {
    * listens and which store and rules it uses. main turns it off for all but the first of several workers.
    */
   readonly announce?: boolean;
+  /** The statsd → Prometheus mapping; loaded from settings when absent. */
+  readonly mapper?: StatsdMapper;
+  /**
+   * With WORKERS > 1: the primary serves PROMETHEUS_ADDR and the debug /stats sums over workers (cluster/telemetry.ts);
+   * this instance hands its registry and stats to that instead of listening itself.
+   */
+  readonly clusterTelemetry?: (telemetry: Telemetry) => ClusterTelemetryHooks;
 }
 
 export interface RunningService {
   /** Bound ports (useful when settings asked for port 0). `grpc` is 0 when listening on GRPC_UDS. */
-  readonly ports: { readonly http: number; readonly grpc: number; readonly debug: number };
+  /** `metrics` is 0 when Prometheus is off (or served by the cluster primary). */
+  readonly ports: { readonly http: number; readonly grpc: number; readonly debug: number; readonly metrics: number };
   readonly health: Health;
   readonly stats: Stats;
   /**
@@ -69,7 +80,15 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
     for (const fn of cleanups.splice(0).reverse()) await fn();
   };
   try {
-    const stats = createStats();
+    const mapper = deps.mapper ?? loadStatsdMapper(settings.observability.prometheus?.mapperFile);
+    const tracingSettings = settings.observability.tracing;
+    const tracing =
+      tracingSettings === undefined
+        ? undefined
+        : (await import("./telemetry/tracing.js")).createTracing(tracingSettings);
+    const telemetry = createTelemetry(settings.observability, { log, mapper, tracing });
+    cleanups.push(() => telemetry.close());
+    const { stats } = telemetry;
     const rules = createRuleHolder();
     const watcher = settings.configSources.includes("FILE")
       ? createRulesWatcher({ ...settings.runtime, log, holder: rules })
@@ -84,7 +103,7 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
         })
       : undefined;
     if (xds) cleanups.push(() => xds.close());
-    registerConfigGauges(stats, rules);
+    telemetry.watchRules(rules);
     const health = createHealth({
       requireConfig: settings.healthyWithAtLeastOneConfigLoaded,
       requireInitialRules: xds !== undefined && !settings.forceStartWithoutInitialConfig,
@@ -95,6 +114,7 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
       clock,
       log,
       setHealth: (component, healthy) => health.set(component, healthy),
+      observer: telemetry.store,
     });
     cleanups.push(() => store.close());
     await watcher?.start();
@@ -104,14 +124,20 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
       store,
       clock,
       options: engineOptionsFrom(settings),
-      observer: stats,
+      observer: telemetry.decisions,
     });
-    const servers = await startServers(settings, { log, limiter, health, stats, rules });
+    const cluster = deps.clusterTelemetry?.(telemetry);
+    const servers = await startServers(settings, { log, limiter, health, telemetry, rules, cluster });
     cleanups.push(...servers.cleanups);
     logStartup(deps.announce === false ? log : atLeastInfo(log), settings, servers);
     let closing: Promise<void> | undefined;
     return {
-      ports: { http: servers.http.port, grpc: servers.grpc.port, debug: servers.debug.port },
+      ports: {
+        http: servers.http.port,
+        grpc: servers.grpc.port,
+        debug: servers.debug.port,
+        metrics: servers.metrics?.port ?? 0,
+      },
       health,
       stats,
       close() {
@@ -129,15 +155,11 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
   }
 }
 
-function registerConfigGauges(stats: Stats, rules: RuleHolder): void {
-  stats.addGauge("ratelimit.service.config_load_success", () => rules.stats.loadSuccess);
-  stats.addGauge("ratelimit.service.config_load_error", () => rules.stats.loadError);
-}
-
 interface Servers {
   readonly grpc: GrpcServer;
   readonly http: HttpServer;
   readonly debug: HttpServer;
+  readonly metrics: HttpServer | undefined;
   /** In start order; run reversed. The gRPC close here is a no-op after close() already drained it. */
   readonly cleanups: (() => Promise<void>)[];
 }
@@ -148,17 +170,19 @@ async function startServers(
     log: Logger;
     limiter: RateLimiter;
     health: Health;
-    stats: Stats;
+    telemetry: Telemetry;
     rules: RuleHolder;
+    cluster: ClusterTelemetryHooks | undefined;
   },
 ): Promise<Servers> {
-  const { log, limiter, health, stats, rules } = deps;
+  const { log, limiter, health, telemetry, rules, cluster } = deps;
+  const { stats, calls } = telemetry;
   const deadline = settings.shutdownTimeoutMs;
   const cleanups: (() => Promise<void>)[] = [];
   try {
     const debug = await startHttpServer({
       ...settings.debug,
-      routes: debugRoutes({ rules, stats }),
+      routes: debugRoutes({ rules, snapshot: cluster?.snapshot ?? (() => stats.snapshot()) }),
       log: log.child({ component: "debug-http" }),
     });
     cleanups.push(() => debug.close(deadline));
@@ -170,7 +194,7 @@ async function startServers(
         {
           path: "/json",
           help: "ShouldRateLimit over HTTP/1 (protojson)",
-          handler: createJsonHandler({ limiter, stats, log: httpLog }),
+          handler: createJsonHandler({ limiter, calls, log: httpLog }),
         },
         {
           path: NGINX_AUTH_PATH,
@@ -181,9 +205,11 @@ async function startServers(
       log: httpLog,
     });
     cleanups.push(() => http.close(deadline));
-    const grpc = await startGrpcServer({ ...settings.grpc, limiter, health, stats, log });
+    const grpc = await startGrpcServer({ ...settings.grpc, limiter, health, calls, log });
     cleanups.push(() => grpc.close(deadline));
-    return { grpc, http, debug, cleanups };
+    const metrics = cluster === undefined ? await startMetricsServer(settings, telemetry, log) : undefined;
+    if (metrics !== undefined) cleanups.push(() => metrics.close(deadline));
+    return { grpc, http, debug, metrics, cleanups };
   } catch (err) {
     for (const fn of cleanups.reverse()) await fn();
     throw err;
@@ -195,6 +221,30 @@ function atLeastInfo(log: Logger): Logger {
   return log.isLevelEnabled("info") ? log : log.child({}, { level: "info" });
 }
 
+/** PROMETHEUS_ADDR, when USE_PROMETHEUS is on. */
+async function startMetricsServer(
+  settings: Readonly<Settings>,
+  telemetry: Telemetry,
+  log: Logger,
+): Promise<HttpServer | undefined> {
+  const prom = settings.observability.prometheus;
+  const registry = telemetry.registry;
+  if (prom === undefined || registry === undefined) return undefined;
+  const metricsLog = log.child({ component: "metrics-http" });
+  return startHttpServer({
+    ...prom.listen,
+    routes: [
+      metricsRoute({
+        path: prom.path,
+        render: () => registry.metrics(),
+        contentType: registry.contentType,
+        log: metricsLog,
+      }),
+    ],
+    log: metricsLog,
+  });
+}
+
 function logStartup(log: Logger, settings: Readonly<Settings>, servers: Servers): void {
   const { runtime } = settings;
   log.info(
@@ -202,6 +252,7 @@ function logStartup(log: Logger, settings: Readonly<Settings>, servers: Servers)
       http: servers.http.address,
       grpc: servers.grpc.address,
       debug: servers.debug.address,
+      metrics: servers.metrics?.address,
       backend: settings.backend,
       redis: settings.redis?.main.target,
       rulesDir: settings.configSources.includes("FILE")

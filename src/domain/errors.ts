@@ -36,7 +36,16 @@ export class NoConfigError extends Error {
   }
 }
 
+/** Why a counter store call failed, for metrics: no answer in time, no connection, or anything else. */
+export type StoreFailureReason = "timeout" | "disconnected" | "error";
+
 /** The counter backend failed or timed out (gRPC UNAVAILABLE). Keeps `cause`. */
 export class StoreUnavailableError extends Error {
   override readonly name = "StoreUnavailableError";
+  /** For the store error metrics; "error" unless the thrower knows better. */
+  readonly reason: StoreFailureReason;
+  constructor(message: string, options?: ErrorOptions & { readonly reason?: StoreFailureReason }) {
+    super(message, options);
+    this.reason = options?.reason ?? "error";
+  }
 }

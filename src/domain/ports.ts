@@ -1,4 +1,5 @@
 /** Ports of the decision core: what the engine needs from the outside world. Interfaces only. */
+import type { StoreFailureReason } from "./errors.js";
 import type { CounterOp, Decision, Limit, LimitRule, Millis, Outcome, RateLimitRequest, RuleSet } from "./types.js";
 
 /**
@@ -46,6 +47,51 @@ export interface DecisionObserver {
   descriptorDecided(outcome: DescriptorOutcome): void;
   domainNotFound(domain: string): void;
   globalShadowMode(): void;
+  /** The request's counter store call(s) settled (answered or rejected) after `durationMs` in total. */
+  storeApplied(durationMs: number): void;
+}
+
+/** Reference `ratelimit.service.call.should_rate_limit.*` error stats. */
+export type CallErrorKind = "redis_error" | "service_error";
+
+/** Reads the request's headers / gRPC metadata (for trace propagation). */
+export interface HeaderReader {
+  /** The value of a header by lower-case name; the first one if repeated. */
+  header(name: string): string | undefined;
+}
+
+/** The open trace span of one call; opaque to the transports. */
+export interface CallSpan {
+  /** Runs the decision inside the span, so the store time and log lines attach to it. */
+  run<T>(fn: () => Promise<T>): Promise<T>;
+  /** Ends the span with the overall code (`OK`, `OVER_LIMIT`) or the gRPC status name of the error. */
+  end(code: string, error?: unknown): void;
+}
+
+/**
+ * Receives per-call statistics from the transports (reference `ratelimit_server.ShouldRateLimit.*`). Implemented by
+ * telemetry; transports see only this port, never a metrics library. Must not throw or block.
+ */
+export interface CallObserver {
+  /** One ShouldRateLimit call received, whatever its outcome. */
+  request(): void;
+  /** One ShouldRateLimit call answered with an error. */
+  callError(kind: CallErrorKind): void;
+  /** One ShouldRateLimit call answered (success or error) `durationMs` after it was received. */
+  responded(durationMs: number): void;
+  /**
+   * Starts the trace span of one ShouldRateLimit, continuing the caller's trace; undefined when tracing is off or the
+   * call is not sampled (then the transport does nothing more).
+   */
+  traceCall(header: HeaderReader, domain: string, descriptors: number): CallSpan | undefined;
+}
+
+/** Receives counter backend statistics (Sluice's own metrics). Must not throw or block. */
+export interface StoreObserver {
+  /** One backend call failed (whatever BACKEND_FAILURE_POLICY then answered). */
+  failed(reason: StoreFailureReason): void;
+  /** A BACKEND_FAILURE_POLICY switched an endpoint to (degraded) or from (recovered) its fallback. */
+  failurePolicy(endpoint: string, degraded: boolean): void;
 }
 
 /** The engine's public face, used by every transport. */

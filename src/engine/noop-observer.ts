@@ -5,4 +5,5 @@ export const NOOP_OBSERVER: DecisionObserver = Object.freeze({
   descriptorDecided(): void {},
   domainNotFound(): void {},
   globalShadowMode(): void {},
+  storeApplied(): void {},
 });

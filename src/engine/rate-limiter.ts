@@ -41,12 +41,15 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
       }
       let outcomes = NO_OUTCOMES;
       if (plan.ops.length > 0) {
+        const start = performance.now();
         try {
           outcomes = stopAtLimit ? await applyStoppingAtLimit(store, plan.ops) : await store.apply(plan.ops);
         } catch (err) {
           throw err instanceof StoreUnavailableError
             ? err
             : new StoreUnavailableError("counter store failed", { cause: err });
+        } finally {
+          observer.storeApplied(performance.now() - start);
         }
         if (outcomes.length !== plan.ops.length) {
           throw new StoreUnavailableError(

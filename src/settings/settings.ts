@@ -4,6 +4,7 @@
  * `src/settings/settings.go` where the meaning matches; every problem is collected and reported together.
  */
 import { availableParallelism } from "node:os";
+import { type ObservabilitySettings, parseObservability } from "./observability-settings.js";
 import type { Env } from "./problems.js";
 import { Problems } from "./problems.js";
 import { parseRedisSettings, type RedisSettings } from "./redis-settings.js";
@@ -94,28 +95,18 @@ export interface Settings {
   readonly workers: number;
   /** Whether WORKERS was set (the memory backend's "WORKERS ignored" note is for users who asked for workers). */
   readonly workersSet: boolean;
+  /** Stats, Prometheus, statsd and tracing. */
+  readonly observability: ObservabilitySettings;
   /** Reference variables that are set but not implemented by Sluice (logged at startup, never fatal). */
   readonly ignoredEnv: readonly string[];
 }
 
 /**
- * Reference variables Sluice accepts and ignores (statsd, tracing, memcache...). Setting them never fails
- * startup; main logs the ones that are set so a migration does not silently lose a feature.
+ * Reference variables Sluice accepts and ignores (memcache, DogStatsD mogrifiers). Setting them never fails startup;
+ * main logs the ones that are set so a migration does not silently lose a feature.
  */
 export const IGNORED_REFERENCE_ENV: readonly string[] = Object.freeze([
-  "USE_DOG_STATSD",
   "USE_DOG_STATSD_MOGRIFIERS",
-  "USE_STATSD",
-  "STATSD_HOST",
-  "STATSD_PORT",
-  "EXTRA_TAGS",
-  "STATS_FLUSH_INTERVAL",
-  "DISABLE_STATS",
-  "USE_PROMETHEUS",
-  "PROMETHEUS_ADDR",
-  "PROMETHEUS_PATH",
-  "PROMETHEUS_MAPPER_YAML",
-  "PROMETHEUS_RESPONSE_TIME_AS_MILLISECONDS",
   "MEMCACHE_HOST_PORT",
   "MEMCACHE_MAX_IDLE_CONNS",
   "MEMCACHE_SRV",
@@ -125,12 +116,6 @@ export const IGNORED_REFERENCE_ENV: readonly string[] = Object.freeze([
   "MEMCACHE_TLS_CLIENT_KEY",
   "MEMCACHE_TLS_CACERT",
   "MEMCACHE_TLS_SKIP_HOSTNAME_VERIFICATION",
-  "TRACING_ENABLED",
-  "TRACING_SERVICE_NAME",
-  "TRACING_SERVICE_NAMESPACE",
-  "TRACING_SERVICE_INSTANCE_ID",
-  "TRACING_EXPORTER_PROTOCOL",
-  "TRACING_SAMPLING_RATE",
 ]);
 
 const PORT_RANGE = { min: 0, max: 65_535 } as const;
@@ -184,6 +169,7 @@ export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<S
     shutdownTimeoutMs: boundedDuration(env, p, "SHUTDOWN_TIMEOUT", 5_000, 60_000),
     workers: p.int(env, "WORKERS", availableParallelism(), { min: 1, max: MAX_WORKERS }),
     workersSet: p.raw(env, "WORKERS") !== undefined,
+    observability: parseObservability(env, p),
     ignoredEnv: Object.freeze(IGNORED_REFERENCE_ENV.filter((name) => p.raw(env, name) !== undefined)),
   };
   p.throwIfAny();

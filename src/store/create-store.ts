@@ -4,7 +4,7 @@
  * touching the backend). The one place that chooses a backend; main only calls this.
  */
 import type { Logger } from "pino";
-import type { Clock, CounterStore } from "../domain/ports.js";
+import type { Clock, CounterStore, StoreObserver } from "../domain/ports.js";
 import type { Settings } from "../settings/settings.js";
 import { createOverLimitCache } from "./local-cache.js";
 import { createMemoryStore } from "./memory-store.js";
@@ -15,6 +15,8 @@ export interface StoreDeps {
   readonly log: Logger;
   /** Sets a named health component (e.g. "redis"); /healthcheck and grpc.health.v1 follow it. */
   readonly setHealth: (component: string, healthy: boolean) => void;
+  /** Backend failures and failure-policy switches (metrics); optional. */
+  readonly observer?: StoreObserver | undefined;
 }
 
 /** Creates the configured store. Close it with `close()` at shutdown. */
@@ -36,6 +38,7 @@ async function createBackend(settings: Readonly<Settings>, deps: StoreDeps): Pro
         clock: deps.clock,
         logger: deps.log,
         onHealthChange: (healthy) => deps.setHealth("redis", healthy),
+        observer: deps.observer,
       });
     }
   }

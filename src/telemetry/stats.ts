@@ -10,19 +10,34 @@
  * brings new rule objects, which find the same prefix (and so keep counting into the same stats) on first use; the
  * old ones leave the WeakMap with their rule set. Outcomes that carry a `metricKey` (detailed_metric and
  * value_to_metric keys, and request overrides, whose rule object lives for one request) take the bounded string
- * path instead, so per-request objects never enter the WeakMap.
+ * path instead, so per-request objects never enter the WeakMap. Those request-valued keys are also capped per rule
+ * (`maxValuesPerRule`): one rule seeing 1,000,000 client IPs keeps its first keys and counts the rest under
+ * `<rule key>.__other__`, so neither memory nor a Prometheus scrape grows with the traffic.
+ *
+ * Control characters (and the statsd separators `:` and `|`) in stat names become `_`, so request values can never
+ * break a statsd line or reach a Prometheus label raw.
  */
-import type { DecisionObserver, DescriptorOutcome } from "../domain/ports.js";
-import type { LimitRule } from "../domain/types.js";
+import type { CallErrorKind, DecisionObserver, DescriptorOutcome } from "../domain/ports.js";
+import type { Algorithm, LimitRule } from "../domain/types.js";
 
-/** Reference `ratelimit.service.call.should_rate_limit.*` error stats. */
-export type CallErrorKind = "redis_error" | "service_error";
+export type { CallErrorKind } from "../domain/ports.js";
+
+/** The counters of one stat prefix, with what Sluice's own metrics need to label them. */
+export interface PrefixStats {
+  readonly domain: string;
+  /** Of the first rule counted under this prefix; undefined for a domain's `domain_not_found` prefix. */
+  readonly algorithm: Algorithm | undefined;
+  /** Slots in PREFIX_STATS order, then DECISIONS_OK and DECISIONS_OVER_LIMIT (descriptors, not hits). */
+  readonly counters: Float64Array;
+}
 
 export interface Stats extends DecisionObserver {
   /** One ShouldRateLimit call answered with an error (`call.should_rate_limit.<kind>`). */
   callError(kind: CallErrorKind): void;
   /** One ShouldRateLimit call received (`ratelimit_server.ShouldRateLimit.total_requests`), whatever its outcome. */
   request(): void;
+  /** Every stat prefix (for Sluice's own per-domain metrics). */
+  prefixes(): Iterable<PrefixStats>;
   /** Registers a value read at snapshot time (e.g. the watcher's config_load_success). */
   addGauge(name: string, read: () => number): void;
   /** Every stat, sorted by name. */
@@ -32,6 +47,8 @@ export interface Stats extends DecisionObserver {
 export interface StatsOptions {
   /** Distinct per-rule/per-domain stat prefixes kept before folding into `__other__`. Default 10,000. */
   readonly maxKeys?: number;
+  /** Distinct request-valued stat keys kept per rule before folding into `<rule key>.__other__`. Default 1,000. */
+  readonly maxValuesPerRule?: number;
 }
 
 const RATE_LIMIT = "ratelimit.service.rate_limit";
@@ -47,6 +64,10 @@ const PREFIX_STATS = [
   "domain_not_found",
 ] as const;
 const DOMAIN_NOT_FOUND = 6;
+/** Sluice-only slots after the reference's: descriptors answered OK / OVER_LIMIT (not shown on /stats). */
+export const DECISIONS_OK = PREFIX_STATS.length;
+export const DECISIONS_OVER_LIMIT = PREFIX_STATS.length + 1;
+const SLOTS = PREFIX_STATS.length + 2;
 
 const SERVICE_STATS = [
   "ratelimit.service.global_shadow_mode",
@@ -61,37 +82,52 @@ const CALL_ERROR_SLOT: Readonly<Record<CallErrorKind, number>> = { redis_error: 
 /** Creates the stats store. Never throws from the observer methods (they sit on the hot path). */
 export function createStats(options: StatsOptions = {}): Stats {
   const maxKeys = options.maxKeys ?? 10_000;
+  const maxValuesPerRule = options.maxValuesPerRule ?? 1_000;
   /** Stat prefix (`ratelimit.service.rate_limit.<key>`) → its counters; at most maxKeys + 1 entries. */
-  const prefixes = new Map<string, Float64Array>();
+  const prefixes = new Map<string, PrefixStats>();
   /** Rule-set rules → the counters of their prefix (the same arrays as in `prefixes`). */
   const byRule = new WeakMap<LimitRule, Float64Array>();
+  /** Rule key → how many request-valued prefixes it has; at most maxKeys entries. */
+  const valuesPerRule = new Map<string, number>();
   const service = new Float64Array(SERVICE_STATS.length);
   const gauges = new Map<string, () => number>();
 
   /** The counters of a stats key: its own while there is room, else the shared overflow prefix's. */
-  const countersOf = (key: string): Float64Array => {
+  const countersOf = (key: string, domain: string, algorithm: Algorithm | undefined): Float64Array => {
     const prefix = `${RATE_LIMIT}.${sanitize(key)}`;
-    let counters = prefixes.get(prefix);
-    if (counters !== undefined) return counters;
-    const overflow = prefixes.size >= maxKeys;
-    const name = overflow ? `${RATE_LIMIT}.${OTHER}` : prefix;
-    counters = prefixes.get(name);
-    if (counters === undefined) {
-      counters = new Float64Array(PREFIX_STATS.length);
-      prefixes.set(name, counters);
+    const known = prefixes.get(prefix);
+    if (known !== undefined) return known.counters;
+    const name = prefixes.size >= maxKeys ? `${RATE_LIMIT}.${OTHER}` : prefix;
+    return entry(name, domain, algorithm);
+  };
+  const entry = (name: string, domain: string, algorithm: Algorithm | undefined): Float64Array => {
+    let found = prefixes.get(name);
+    if (found === undefined) {
+      found = { domain: sanitize(domain), algorithm, counters: new Float64Array(SLOTS) };
+      prefixes.set(name, found);
     }
-    return counters;
+    return found.counters;
+  };
+  /** A request-valued key: its own prefix while its rule has fewer than maxValuesPerRule, else the rule's overflow. */
+  const valuedCountersOf = (o: DescriptorOutcome, metricKey: string): Float64Array => {
+    const known = prefixes.get(`${RATE_LIMIT}.${sanitize(metricKey)}`);
+    if (known !== undefined) return known.counters;
+    const ruleKey = o.rule.fullKey;
+    const seen = valuesPerRule.get(ruleKey) ?? 0;
+    if (seen >= maxValuesPerRule) return countersOf(`${ruleKey}.${OTHER}`, o.domain, o.rule.algorithm);
+    if (valuesPerRule.size < maxKeys || seen > 0) valuesPerRule.set(ruleKey, seen + 1);
+    return countersOf(metricKey, o.domain, o.rule.algorithm);
   };
 
   return {
     descriptorDecided(o: DescriptorOutcome): void {
       let c: Float64Array | undefined;
       if (o.metricKey !== undefined) {
-        c = countersOf(o.metricKey);
+        c = valuedCountersOf(o, o.metricKey);
       } else {
         c = byRule.get(o.rule);
         if (c === undefined) {
-          c = countersOf(o.rule.fullKey);
+          c = countersOf(o.rule.fullKey, o.domain, o.rule.algorithm);
           byRule.set(o.rule, c);
         }
       }
@@ -102,25 +138,30 @@ export function createStats(options: StatsOptions = {}): Stats {
       if (o.overLimitWithLocalCache) c[4] = (c[4] as number) + o.hits;
       // The reference's increaseShadowModeStats counts the over-limit part of the hits, not all of them.
       if (o.shadowMode) c[5] = (c[5] as number) + o.overLimitHits;
+      const over = (o.overLimitHits > 0 || o.overLimitWithLocalCache) && !o.rule.shadowMode;
+      const slot = over ? DECISIONS_OVER_LIMIT : DECISIONS_OK;
+      c[slot] = (c[slot] as number) + 1;
     },
     domainNotFound(domain: string): void {
-      (countersOf(domain)[DOMAIN_NOT_FOUND] as number)++;
+      (countersOf(domain, domain, undefined)[DOMAIN_NOT_FOUND] as number)++;
     },
     globalShadowMode(): void {
       (service[GLOBAL_SHADOW_MODE] as number)++;
     },
+    storeApplied(): void {},
     callError(kind: CallErrorKind): void {
       (service[CALL_ERROR_SLOT[kind]] as number)++;
     },
     request(): void {
       (service[TOTAL_REQUESTS] as number)++;
     },
+    prefixes: () => prefixes.values(),
     addGauge(name: string, read: () => number): void {
       gauges.set(name, read);
     },
     snapshot() {
       const all = new Map<string, number>();
-      for (const [prefix, counters] of prefixes) {
+      for (const [prefix, { counters }] of prefixes) {
         for (let i = 0; i < PREFIX_STATS.length; i++) {
           const value = counters[i] as number;
           if (value !== 0) all.set(`${prefix}.${PREFIX_STATS[i]}`, value);
@@ -136,9 +177,9 @@ export function createStats(options: StatsOptions = {}): Stats {
   };
 }
 
-/** The reference's SanitizeStatName: `:` and `|` would break statsd lines. */
-function sanitize(name: string): string {
-  return name.replace(/[:|]/g, "_");
+/** The reference's SanitizeStatName (`:` and `|` would break statsd lines), plus control characters. */
+export function sanitize(name: string): string {
+  return name.replace(/[:|\p{Cc}]/gu, "_");
 }
 
 /** Renders a snapshot as the reference's /stats text: one `name: value` line per stat. */

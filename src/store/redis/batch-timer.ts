@@ -79,7 +79,12 @@ export function createBatchTimer<B extends TimedBatch>(
       };
       log.debug(diagnostics, "redis batch timed out");
     }
-    onTimeout(batch, new StoreUnavailableError(`redis ${endpoint.target} did not answer within ${timeoutMs} ms`));
+    onTimeout(
+      batch,
+      new StoreUnavailableError(`redis ${endpoint.target} did not answer within ${timeoutMs} ms`, {
+        reason: "timeout",
+      }),
+    );
   };
   // setImmediate runs the check after this loop turn's poll phase: replies already in the socket are read first.
   const fired = (batch: B): void => {
@@ -106,7 +111,9 @@ export function createBatchTimer<B extends TimedBatch>(
     },
     stallRefusal(): StoreUnavailableError | undefined {
       if (stalled > 0 && performance.now() - stalledSince < stallMs) {
-        return new StoreUnavailableError(`redis ${endpoint.target} has not answered earlier commands`);
+        return new StoreUnavailableError(`redis ${endpoint.target} has not answered earlier commands`, {
+          reason: "timeout",
+        });
       }
       return undefined;
     },

@@ -3,7 +3,7 @@
  * REDIS_PERSECOND=true), each behind the failure policy, routed by unit.
  */
 import type { Logger } from "pino";
-import type { Clock, CounterStore } from "../../domain/ports.js";
+import type { Clock, CounterStore, StoreObserver } from "../../domain/ports.js";
 import type { RedisEndpointSettings, RedisSettings } from "../../settings/redis-settings.js";
 import { withFailurePolicy } from "./failure-policy.js";
 import { createRedisStore, type RedisCounterStore } from "./redis-store.js";
@@ -30,6 +30,8 @@ export interface RedisBackendDeps {
    * every change; never called otherwise.
    */
   readonly onHealthChange?: (healthy: boolean) => void;
+  /** Told every backend failure and failure-policy switch (metrics). */
+  readonly observer?: StoreObserver | undefined;
 }
 
 /** Creates the stores and starts connecting in the background; never waits for Redis. */
@@ -71,6 +73,7 @@ export function createRedisBackend(settings: RedisSettings, deps: RedisBackendDe
       clock: deps.clock,
       logger: deps.logger,
       localMaxKeys: settings.failureLocalMaxKeys,
+      observer: deps.observer,
     });
   };
   const main = make(settings.main);

@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import { StoreUnavailableError } from "../../domain/errors.js";
-import type { Clock } from "../../domain/ports.js";
+import type { Clock, StoreObserver } from "../../domain/ports.js";
 import type { CounterOp, Outcome } from "../../domain/types.js";
 import type { FailurePolicy } from "../../settings/redis-settings.js";
 import { createMemoryStore, type MemoryStore } from "../memory-store.js";
@@ -18,6 +18,8 @@ export interface FailurePolicyOptions {
   readonly logger: Logger;
   /** Bound on the counters the `local` policy keeps in memory. */
   readonly localMaxKeys: number;
+  /** Told every failure and every switch (metrics); optional. */
+  readonly observer?: StoreObserver | undefined;
 }
 
 const MESSAGES: Readonly<Record<FailurePolicy, string>> = {
@@ -37,6 +39,7 @@ export function withFailurePolicy(inner: RedisCounterStore, opts: FailurePolicyO
   const recovered = (outcomes: readonly Outcome[]): readonly Outcome[] => {
     if (degraded) {
       degraded = false;
+      opts.observer?.failurePolicy(inner.endpoint.name, false);
       log.info({ target: inner.endpoint.target, policy }, "redis is back; deciding with redis again");
     }
     return outcomes;
@@ -45,8 +48,10 @@ export function withFailurePolicy(inner: RedisCounterStore, opts: FailurePolicyO
   const fallback = (ops: readonly CounterOp[], err: unknown): readonly Outcome[] | Promise<readonly Outcome[]> => {
     const unavailable =
       err instanceof StoreUnavailableError ? err : new StoreUnavailableError("redis store failed", { cause: err });
+    opts.observer?.failed(unavailable.reason);
     if (!degraded) {
       degraded = true;
+      opts.observer?.failurePolicy(inner.endpoint.name, true);
       log.warn({ target: inner.endpoint.target, policy, err: errorSummary(unavailable) }, MESSAGES[policy]);
     }
     switch (policy) {

@@ -138,7 +138,9 @@ class RedisStore implements RedisCounterStore {
   private connectionRefusal(): StoreUnavailableError | undefined {
     if (this.closed) return new StoreUnavailableError("redis store closed");
     if (!this.connection.ready()) {
-      return new StoreUnavailableError(`redis ${this.endpoint.target} is not connected (${this.connection.status()})`);
+      return new StoreUnavailableError(`redis ${this.endpoint.target} is not connected (${this.connection.status()})`, {
+        reason: "disconnected",
+      });
     }
     return undefined;
   }

@@ -7,17 +7,17 @@
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { RateLimiter } from "../../domain/ports.js";
+import type { CallObserver, CallSpan, RateLimiter } from "../../domain/ports.js";
 import type { RateLimitRequest as DomainRequest } from "../../domain/types.js";
 import {
   RateLimitRequest,
   RateLimitResponse,
   RateLimitServiceService,
 } from "../../gen/envoy/service/ratelimit/v3/rls.js";
-import type { Stats } from "../../telemetry/stats.js";
 import type { GrpcMethod, ServerCall } from "../h2grpc/call.js";
 import { createFrameEncoder } from "../h2grpc/framing.js";
 import { GrpcStatus, grpcStatusName } from "../h2grpc/protocol.js";
+import { logOverLimit } from "../log-descriptors.js";
 import { fromRlsRequest, toRlsResponse } from "./map.js";
 import { toGrpcError } from "./status.js";
 
@@ -68,7 +68,7 @@ export const RlsServiceDefinition = {
 
 export interface RlsServiceDeps {
   readonly limiter: RateLimiter;
-  readonly stats: Stats;
+  readonly calls: CallObserver;
   readonly log: Logger;
 }
 
@@ -77,47 +77,55 @@ export interface RlsServiceDeps {
  * Every outcome is answered through the call; nothing is logged above debug unless the error is unexpected.
  */
 export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
-  const { limiter, stats, log } = deps;
+  const { limiter, calls, log } = deps;
   const encodeResponse = createFrameEncoder(RateLimitResponse);
-  const fail = (call: ServerCall, err: unknown): void => {
+  const fail = (call: ServerCall, err: unknown, startMs: number, span?: CallSpan): void => {
     const mapped = toGrpcError(err, log);
-    stats.callError(mapped.kind);
+    calls.callError(mapped.kind);
     if (log.isLevelEnabled("debug")) log.debug({ code: grpcStatusName(mapped.code), err }, "ShouldRateLimit failed");
     call.fail(mapped.code, mapped.details);
+    span?.end(grpcStatusName(mapped.code), err);
+    calls.responded(performance.now() - startMs);
   };
   // Never rejects: every throw inside is answered through `call`, whose methods never throw.
-  const answer = async (call: ServerCall, request: DomainRequest): Promise<void> => {
+  const answer = async (call: ServerCall, request: DomainRequest, startMs: number): Promise<void> => {
+    const span = calls.traceCall(call, request.domain, request.descriptors.length);
     let frame: Buffer;
     try {
-      const decision = await limiter.decide(request);
+      const decision = await (span === undefined ? limiter.decide(request) : span.run(() => limiter.decide(request)));
       if (log.isLevelEnabled("debug")) {
         log.debug({ domain: request.domain, decision: decision.overallCode }, "ShouldRateLimit decided");
+        if (decision.overallCode === "OVER_LIMIT") logOverLimit(log, request);
       }
       frame = encodeResponse(toRlsResponse(decision));
+      span?.end(decision.overallCode);
     } catch (err) {
-      fail(call, err);
+      fail(call, err, startMs, span);
       return;
     }
     call.reply(frame);
+    calls.responded(performance.now() - startMs);
   };
   return {
     path: RlsServiceDefinition.shouldRateLimit.path,
     handle(message, call) {
-      stats.request();
+      const startMs = performance.now();
+      calls.request();
       const decoded = decodeRequest(message);
       if (!decoded.ok) {
-        stats.callError("service_error");
+        calls.callError("service_error");
         call.fail(GrpcStatus.INVALID_ARGUMENT, `malformed RateLimitRequest: ${decoded.reason}`);
+        calls.responded(performance.now() - startMs);
         return;
       }
       let request: DomainRequest;
       try {
         request = fromRlsRequest(decoded.request);
       } catch (err) {
-        fail(call, err);
+        fail(call, err, startMs);
         return;
       }
-      void answer(call, request);
+      void answer(call, request, startMs);
     },
   };
 }

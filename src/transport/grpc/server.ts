@@ -5,9 +5,8 @@
  * idle or stuck clients can never hold the process.
  */
 import type { Logger } from "pino";
-import type { RateLimiter } from "../../domain/ports.js";
+import type { CallObserver, RateLimiter } from "../../domain/ports.js";
 import type { GrpcTlsSettings } from "../../settings/tls-settings.js";
-import type { Stats } from "../../telemetry/stats.js";
 import { formatHostPort } from "../address.js";
 import { createH2GrpcServer } from "../h2grpc/server.js";
 import type { Health } from "../health.js";
@@ -30,7 +29,7 @@ export interface GrpcServerOptions {
   readonly tlsPollMs?: number;
   readonly limiter: RateLimiter;
   readonly health: Health;
-  readonly stats: Stats;
+  readonly calls: CallObserver;
   readonly log: Logger;
 }
 
@@ -52,7 +51,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const tls = options.tls ? loadTlsFiles(options.tls, log, options.tlsPollMs) : undefined;
   const healthService = createGrpcHealthService(options.health);
   const server = createH2GrpcServer({
-    methods: [createRlsMethod({ limiter: options.limiter, stats: options.stats, log }), ...healthService.methods],
+    methods: [createRlsMethod({ limiter: options.limiter, calls: options.calls, log }), ...healthService.methods],
     maxMessageBytes: REQUEST_LIMITS.maxMessageBytes,
     maxConnectionAgeMs: options.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,

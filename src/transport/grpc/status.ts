@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import { InvalidRequestError, NoConfigError, StoreUnavailableError } from "../../domain/errors.js";
-import type { CallErrorKind } from "../../telemetry/stats.js";
+import type { CallErrorKind } from "../../domain/ports.js";
 import { GrpcStatus, type GrpcStatusCode } from "../h2grpc/protocol.js";
 
 export interface MappedError {

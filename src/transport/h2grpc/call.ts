@@ -6,7 +6,7 @@
  * on the stream, so a call costs one object and no closures. Every answering method is total: a stream the client
  * has reset is skipped, never thrown at.
  */
-import { constants, type ServerHttp2Stream } from "node:http2";
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { Logger } from "pino";
 import type { DeadlineTracker, Expirable } from "./deadlines.js";
 import { decompressMessage, messageLength, PREFIX_BYTES } from "./framing.js";
@@ -59,7 +59,14 @@ export class ServerCall implements Expirable {
     private readonly ctx: CallContext,
     private readonly encoding: string | undefined,
     readonly deadlineMs: number,
+    private readonly requestHeaders: IncomingHttpHeaders,
   ) {}
+
+  /** A request header (gRPC metadata) by lower-case name; the first value when repeated. */
+  header(name: string): string | undefined {
+    const v = this.requestHeaders[name];
+    return Array.isArray(v) ? v[0] : v;
+  }
 
   /** Starts reading the request; from here on the call answers by itself (limits, deadline, errors). */
   start(): void {

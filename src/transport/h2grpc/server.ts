@@ -158,7 +158,14 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
       deadlineMs = deadlines.now() + ms;
     }
     const encoding = headers["grpc-encoding"];
-    new ServerCall(stream, method, ctx, typeof encoding === "string" ? encoding : undefined, deadlineMs).start();
+    new ServerCall(
+      stream,
+      method,
+      ctx,
+      typeof encoding === "string" ? encoding : undefined,
+      deadlineMs,
+      headers,
+    ).start();
   }
 
   let closing: Promise<void> | undefined;

@@ -3,12 +3,13 @@
  * (one `name: value` line per stat) and GET / (the list of endpoints, `path: help`, sorted, as the reference).
  */
 import type { RuleSource } from "../../domain/ports.js";
-import { formatStats, type Stats } from "../../telemetry/stats.js";
+import { formatStats } from "../../telemetry/stats.js";
 import { type Route, sendText } from "./server.js";
 
 export interface DebugRoutesDeps {
   readonly rules: RuleSource;
-  readonly stats: Stats;
+  /** Every stat (of the whole process tree with WORKERS > 1), sorted by name. */
+  readonly snapshot: () => ReadonlyArray<readonly [string, number]> | Promise<ReadonlyArray<readonly [string, number]>>;
 }
 
 /** Routes of the debug listener, including the index at "/". */
@@ -22,7 +23,7 @@ export function debugRoutes(deps: DebugRoutesDeps): Route[] {
     {
       path: "/stats",
       help: "print out stats",
-      handler: (_req, res) => sendText(res, 200, formatStats(deps.stats.snapshot())),
+      handler: async (_req, res) => sendText(res, 200, formatStats(await deps.snapshot())),
     },
   ];
   const index = [...routes]

@@ -8,17 +8,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { InvalidRequestError, NoConfigError, StoreUnavailableError } from "../../domain/errors.js";
-import type { RateLimiter } from "../../domain/ports.js";
+import type { CallObserver, HeaderReader, RateLimiter } from "../../domain/ports.js";
 import type { RateLimitRequest as DomainRequest } from "../../domain/types.js";
 import { type RateLimitRequest, RateLimitResponse } from "../../gen/envoy/service/ratelimit/v3/rls.js";
-import type { Stats } from "../../telemetry/stats.js";
 import { fromRlsRequest, REQUEST_LIMITS, toRlsResponse } from "../grpc/map.js";
+import { logOverLimit } from "../log-descriptors.js";
 import { requestFromProtojson } from "./protojson.js";
 import { type Handler, sendText } from "./server.js";
 
 export interface JsonHandlerDeps {
   readonly limiter: RateLimiter;
-  readonly stats: Stats;
+  readonly calls: CallObserver;
   readonly log: Logger;
   /** Largest accepted body in bytes (default REQUEST_LIMITS.maxMessageBytes). */
   readonly maxBodyBytes?: number;
@@ -38,20 +38,24 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Creates the /json handler. */
 export function createJsonHandler(deps: JsonHandlerDeps): Handler {
-  const { limiter, stats, log } = deps;
+  const { limiter, calls, log } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? REQUEST_LIMITS.maxMessageBytes;
   return async (req, res) => {
-    stats.request();
+    const startMs = performance.now();
+    calls.request();
     let request: DomainRequest;
     try {
       request = parseRequest(await readBody(req, maxBodyBytes));
     } catch (err) {
-      stats.callError("service_error");
+      calls.callError("service_error");
       sendError(res, err, log);
+      calls.responded(performance.now() - startMs);
       return;
     }
+    const span = calls.traceCall(headerReader(req), request.domain, request.descriptors.length);
     try {
-      const decision = await limiter.decide(request);
+      const decision = await (span === undefined ? limiter.decide(request) : span.run(() => limiter.decide(request)));
+      if (decision.overallCode === "OVER_LIMIT" && log.isLevelEnabled("debug")) logOverLimit(log, request);
       const body = JSON.stringify(responseToJson(toRlsResponse(decision)));
       // The body's responseHeadersToAdd (LIMIT_RESPONSE_HEADERS_ENABLED) are also real headers, for HTTP clients.
       for (const h of decision.responseHeaders) res.setHeader(h.key, h.value);
@@ -60,10 +64,22 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
         "Content-Length": Buffer.byteLength(body),
       });
       res.end(body);
+      span?.end(decision.overallCode);
     } catch (err) {
-      stats.callError(err instanceof StoreUnavailableError ? "redis_error" : "service_error");
+      calls.callError(err instanceof StoreUnavailableError ? "redis_error" : "service_error");
+      span?.end("ERROR", err);
       sendError(res, err, log);
     }
+    calls.responded(performance.now() - startMs);
+  };
+}
+
+function headerReader(req: IncomingMessage): HeaderReader {
+  return {
+    header(name) {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    },
   };
 }
 

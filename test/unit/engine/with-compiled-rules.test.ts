@@ -104,7 +104,12 @@ describe("createRateLimiter() with compiled rules", () => {
       store: createMemoryStore({ clock }),
       clock,
       options: DEFAULT_ENGINE_OPTIONS,
-      observer: { descriptorDecided: (o) => keys.push(o.metricKey), domainNotFound() {}, globalShadowMode() {} },
+      observer: {
+        descriptorDecided: (o) => keys.push(o.metricKey),
+        domainNotFound() {},
+        globalShadowMode() {},
+        storeApplied() {},
+      },
     });
     const one = (...entries: Entry[]): Descriptor => ({ entries, limit: undefined, hits: 1, negative: false });
     await limiter.decide({

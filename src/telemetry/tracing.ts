@@ -1,0 +1,113 @@
+/**
+ * OpenTelemetry tracing (TRACING_ENABLED) with the official JS SDK: one SERVER span per ShouldRateLimit, named as
+ * the reference's otelgrpc interceptor names it, carrying the domain, the descriptor count, the overall code and the
+ * counter store time. The caller's trace continues from its gRPC metadata: W3C `traceparent` or B3 (single `b3` or
+ * `X-B3-*` headers, as the reference accepts since PR #1110). Spans leave in batches over OTLP (http/protobuf or
+ * gRPC, TRACING_EXPORTER_PROTOCOL); the exporter reads OTEL_EXPORTER_OTLP_* (endpoint, headers, timeout) itself.
+ *
+ * Sampling: ParentBased(TraceIdRatioBased(TRACING_SAMPLING_RATE)), so a sampled caller is always followed and a
+ * root trace is kept at the given rate. An unsampled call costs one extract and one non-recording span; it runs
+ * outside any context and records nothing.
+ */
+import {
+  type Context,
+  context,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { CompositePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter as GrpcTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
+import { OTLPTraceExporter as HttpTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { B3Propagator } from "@opentelemetry/propagator-b3";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} from "@opentelemetry/sdk-trace-base";
+import type { CallSpan, HeaderReader } from "../domain/ports.js";
+import type { TracingSettings } from "../settings/observability-settings.js";
+
+/** The reference's span name (otelgrpc: full method name without the leading slash). */
+const SPAN_NAME = "envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
+const STORE_TIME = "ratelimit.store.duration_ms";
+
+export interface Tracing {
+  /** Starts the span of one call; undefined when the call is not sampled. */
+  startCall(header: HeaderReader, domain: string, descriptors: number): CallSpan | undefined;
+  /** Adds the counter store time to the span of the call running now, if any. */
+  storeTime(ms: number): void;
+  /** Exports what is buffered and stops. */
+  close(): Promise<void>;
+}
+
+const GETTER: TextMapGetter<HeaderReader> = {
+  get: (carrier, key) => carrier.header(key),
+  keys: () => [],
+};
+
+export function createTracing(settings: TracingSettings): Tracing {
+  // Global, as the OpenTelemetry API expects: the first Sluice instance in a process installs them.
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const propagator = new CompositePropagator({
+    propagators: [new W3CTraceContextPropagator(), new B3Propagator()],
+  });
+  const attributes: Record<string, string> = { "service.name": settings.serviceName };
+  if (settings.serviceNamespace !== undefined) attributes["service.namespace"] = settings.serviceNamespace;
+  if (settings.serviceInstanceId !== undefined) attributes["service.instance.id"] = settings.serviceInstanceId;
+  const exporter = settings.protocol === "grpc" ? new GrpcTraceExporter() : new HttpTraceExporter();
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes(attributes),
+    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRate) }),
+    spanProcessors: [new BatchSpanProcessor(exporter)],
+  });
+  const tracer = provider.getTracer("sluice");
+
+  return {
+    startCall(header, domain, descriptors) {
+      const parent = propagator.extract(ROOT_CONTEXT, header, GETTER);
+      const span = tracer.startSpan(
+        SPAN_NAME,
+        {
+          kind: SpanKind.SERVER,
+          attributes: {
+            "rpc.system": "grpc",
+            "rpc.service": "envoy.service.ratelimit.v3.RateLimitService",
+            "rpc.method": "ShouldRateLimit",
+            "ratelimit.domain": domain,
+            "ratelimit.descriptors": descriptors,
+          },
+        },
+        parent,
+      );
+      if (!span.isRecording()) return undefined;
+      return callSpan(span, trace.setSpan(parent, span));
+    },
+    storeTime(ms) {
+      const span = trace.getActiveSpan();
+      if (span?.isRecording()) span.setAttribute(STORE_TIME, ms);
+    },
+    async close() {
+      await provider.shutdown();
+    },
+  };
+}
+
+function callSpan(span: Span, ctx: Context): CallSpan {
+  return {
+    run: (fn) => context.with(ctx, fn),
+    end(code, error) {
+      span.setAttribute("ratelimit.overall_code", code);
+      if (error !== undefined) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      }
+      span.end();
+    },
+  };
+}
