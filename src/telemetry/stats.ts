@@ -108,13 +108,22 @@ export function createStats(options: StatsOptions = {}): Stats {
     }
     return found.counters;
   };
+  /** Rule key → its overflow counters, once the rule reached maxValuesPerRule. */
+  const overflowOf = new Map<string, Float64Array>();
   /** A request-valued key: its own prefix while its rule has fewer than maxValuesPerRule, else the rule's overflow. */
   const valuedCountersOf = (o: DescriptorOutcome, metricKey: string): Float64Array => {
     const known = prefixes.get(`${RATE_LIMIT}.${sanitize(metricKey)}`);
     if (known !== undefined) return known.counters;
     const ruleKey = o.rule.fullKey;
     const seen = valuesPerRule.get(ruleKey) ?? 0;
-    if (seen >= maxValuesPerRule) return countersOf(`${ruleKey}.${OTHER}`, o.domain, o.rule.algorithm);
+    if (seen >= maxValuesPerRule) {
+      let overflow = overflowOf.get(ruleKey);
+      if (overflow === undefined) {
+        overflow = countersOf(`${ruleKey}.${OTHER}`, o.domain, o.rule.algorithm);
+        overflowOf.set(ruleKey, overflow);
+      }
+      return overflow;
+    }
     if (valuesPerRule.size < maxKeys || seen > 0) valuesPerRule.set(ruleKey, seen + 1);
     return countersOf(metricKey, o.domain, o.rule.algorithm);
   };
@@ -179,8 +188,10 @@ export function createStats(options: StatsOptions = {}): Stats {
 
 /** The reference's SanitizeStatName (`:` and `|` would break statsd lines), plus control characters. */
 export function sanitize(name: string): string {
-  return name.replace(/[:|\p{Cc}]/gu, "_");
+  return UNSAFE.test(name) ? name.replace(UNSAFE_ALL, "_") : name;
 }
+const UNSAFE = /[:|\u0000-\u001f\u007f-\u009f]/;
+const UNSAFE_ALL = /[:|\u0000-\u001f\u007f-\u009f]/g;
 
 /** Renders a snapshot as the reference's /stats text: one `name: value` line per stat. */
 export function formatStats(snapshot: ReadonlyArray<readonly [string, number]>): string {

@@ -90,6 +90,45 @@ describe("createStats()", () => {
     });
   });
 
+  it("keeps at most maxValuesPerRule request-valued keys per rule and counts the rest under <rule>.__other__", () => {
+    const stats = createStats({ maxValuesPerRule: 2 });
+    const ipRule = rule("d.ip");
+    for (const ip of ["1", "2", "3", "4", "1"]) {
+      stats.descriptorDecided({ ...outcome("d.ip"), rule: ipRule, metricKey: `d.ip_${ip}` });
+    }
+    expect(Object.fromEntries(stats.snapshot().filter(([n]) => n.endsWith("total_hits")))).toEqual({
+      "ratelimit.service.rate_limit.d.ip_1.total_hits": 6,
+      "ratelimit.service.rate_limit.d.ip_2.total_hits": 3,
+      "ratelimit.service.rate_limit.d.ip.__other__.total_hits": 6,
+    });
+  });
+
+  it("bounds memory for 1,000,000 distinct client IPs on one detailed_metric rule", () => {
+    const stats = createStats();
+    const ipRule = rule("d.remote_address");
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 1_000_000; i++) {
+      const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      stats.descriptorDecided({ ...outcome("d.remote_address"), rule: ipRule, metricKey: `d.remote_address_${ip}` });
+    }
+    const prefixes = [...stats.prefixes()].length;
+    expect(prefixes).toBe(1_001); // the first 1,000 values and the rule's __other__
+    const snap = Object.fromEntries(stats.snapshot());
+    expect(snap["ratelimit.service.rate_limit.d.remote_address.__other__.total_hits"]).toBe(999_000 * 3);
+    // 1,000,000 keys kept would take well over 100 MB; the bounded store stays far below (GC may even shrink it).
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(50 * 1024 * 1024);
+  }, 60_000);
+
+  it("replaces control characters in stat names, so no request value reaches statsd or Prometheus raw", () => {
+    const stats = createStats();
+    stats.domainNotFound("evil\nname\r\u0000x\u007f");
+    stats.descriptorDecided({ ...outcome("d.k"), metricKey: "d.k_a\nratelimit.fake:1|c" });
+    const names = stats.snapshot().map(([n]) => n);
+    expect(names).toContain("ratelimit.service.rate_limit.evil_name__x_.domain_not_found");
+    expect(names).toContain("ratelimit.service.rate_limit.d.k_a_ratelimit.fake_1_c.total_hits");
+    for (const n of names) expect(n).not.toMatch(/[\p{Cc}:|]/u);
+  });
+
   it("returns stats sorted by name", () => {
     const stats = createStats();
     stats.request();
