@@ -42,7 +42,14 @@ describe("Prometheus with the default mapping", () => {
     for (let i = 0; i < 3; i++) await client.ask({ domain: "web", descriptors: [descriptor("user", "alice")] });
     await client.ask({
       domain: "web",
-      descriptors: [{ entries: [{ key: "route", value: "api" }, { key: "method", value: "GET" }] }],
+      descriptors: [
+        {
+          entries: [
+            { key: "route", value: "api" },
+            { key: "method", value: "GET" },
+          ],
+        },
+      ],
     });
     await client.ask({ domain: "web", descriptors: [descriptor("client", "a\nb")] });
     await client.ask({ domain: "nope", descriptors: [descriptor("x", "y")] });

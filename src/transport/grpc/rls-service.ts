@@ -8,7 +8,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { CallObserver, CallSpan, RateLimiter } from "../../domain/ports.js";
-import type { RateLimitRequest as DomainRequest } from "../../domain/types.js";
+import type { Decision, RateLimitRequest as DomainRequest } from "../../domain/types.js";
 import {
   RateLimitRequest,
   RateLimitResponse,
@@ -92,10 +92,13 @@ export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
     const span = calls.traceCall(call, request.domain, request.descriptors.length);
     let frame: Buffer;
     try {
-      const decision = await (span === undefined ? limiter.decide(request) : span.run(() => limiter.decide(request)));
-      if (log.isLevelEnabled("debug")) {
-        log.debug({ domain: request.domain, decision: decision.overallCode }, "ShouldRateLimit decided");
-        if (decision.overallCode === "OVER_LIMIT") logOverLimit(log, request);
+      let decision: Decision;
+      if (span === undefined) {
+        decision = await limiter.decide(request);
+        logDecided(log, request, decision);
+      } else {
+        // Logged inside the span, so the lines carry its trace id.
+        decision = await span.run(async () => logDecided(log, request, await limiter.decide(request)));
       }
       frame = encodeResponse(toRlsResponse(decision));
       span?.end(decision.overallCode);
@@ -128,4 +131,13 @@ export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
       void answer(call, request, startMs);
     },
   };
+}
+
+/** The debug lines of a decision (nothing below debug); returns the decision. */
+function logDecided(log: Logger, request: DomainRequest, decision: Decision): Decision {
+  if (log.isLevelEnabled("debug")) {
+    log.debug({ domain: request.domain, decision: decision.overallCode }, "ShouldRateLimit decided");
+    if (decision.overallCode === "OVER_LIMIT") logOverLimit(log, request);
+  }
+  return decision;
 }

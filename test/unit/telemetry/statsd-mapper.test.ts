@@ -108,13 +108,22 @@ describe("parseStatsdMapper()", () => {
   });
 
   it.each([
-    ["mappings:\n  - match: a.b\n    name: x\n    ttl: 1m\n", /m\.yaml: mappings\[0\]\.ttl: line 4: "ttl" is not supported/],
+    [
+      "mappings:\n  - match: a.b\n    name: x\n    ttl: 1m\n",
+      /m\.yaml: mappings\[0\]\.ttl: line 4: "ttl" is not supported/,
+    ],
     ["mappings:\n  - match: a.b\n    name: x\n    timer_type: summary\n", /line 4: "summary" is not supported/],
     ["defaults:\n  ttl: 1m\nmappings: []\n", /defaults: line 1: "defaults" is not supported/],
     ["mappings:\n  - name: x\n", /mappings\[0\]\.match: line 2: match is required/],
-    ["mappings:\n  - match: a\n    name: 'bad name'\n", /mappings\[0\]\.name: line 3: "bad name" is not a Prometheus metric name/],
+    [
+      "mappings:\n  - match: a\n    name: 'bad name'\n",
+      /mappings\[0\]\.name: line 3: "bad name" is not a Prometheus metric name/,
+    ],
     ["mappings:\n  - match: '('\n    match_type: regex\n    name: x\n", /mappings\[0\]\.match: line 2: invalid regex/],
-    ["mappings:\n  - match: a\n    name: x\n    labels: { 'bad-label': y }\n", /line 4: "bad-label" is not a label name/],
+    [
+      "mappings:\n  - match: a\n    name: x\n    labels: { 'bad-label': y }\n",
+      /line 4: "bad-label" is not a label name/,
+    ],
     ["mappings: [\n", /m\.yaml: line/],
   ])("refuses a mapping it cannot honour, naming the file, path and line (%#)", (text, message) => {
     expect(() => parseStatsdMapper(text, "m.yaml")).toThrow(ConfigError);
@@ -138,6 +147,8 @@ describe("loadStatsdMapper() with PROMETHEUS_MAPPER_YAML", () => {
   });
 
   it("names a missing file", () => {
-    expect(() => loadStatsdMapper(join(dir, "missing.yaml"))).toThrow(/missing\.yaml: cannot read PROMETHEUS_MAPPER_YAML/);
+    expect(() => loadStatsdMapper(join(dir, "missing.yaml"))).toThrow(
+      /missing\.yaml: cannot read PROMETHEUS_MAPPER_YAML/,
+    );
   });
 });
