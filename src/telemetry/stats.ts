@@ -190,8 +190,8 @@ export function createStats(options: StatsOptions = {}): Stats {
 export function sanitize(name: string): string {
   return UNSAFE.test(name) ? name.replace(UNSAFE_ALL, "_") : name;
 }
-const UNSAFE = /[:|\u0000-\u001f\u007f-\u009f]/;
-const UNSAFE_ALL = /[:|\u0000-\u001f\u007f-\u009f]/g;
+const UNSAFE = /[:|\p{Cc}]/u;
+const UNSAFE_ALL = /[:|\p{Cc}]/gu;
 
 /** Renders a snapshot as the reference's /stats text: one `name: value` line per stat. */
 export function formatStats(snapshot: ReadonlyArray<readonly [string, number]>): string {

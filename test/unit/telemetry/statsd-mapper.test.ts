@@ -73,11 +73,12 @@ describe("loadStatsdMapper() with the default mapping", () => {
 });
 
 describe("parseStatsdMapper()", () => {
-  it("honours glob and regex matches, ${n} captures, match_metric_type and drop, first match winning", () => {
+  it("honours glob and regex matches, $n and {n} captures, match_metric_type and drop, first match winning", () => {
     const mapper = parseStatsdMapper(
       [
         "mappings:",
         '  - match: "ratelimit.service.rate_limit.*.*.over_limit"',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: statsd_exporter's ${n} capture syntax
         '    name: "rl_${1}_over"',
         '    labels: { k: "$2", fixed: "x" }',
         '  - match: "ratelimit.service.rate_limit.*.*.*"',
