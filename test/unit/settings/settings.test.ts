@@ -209,8 +209,11 @@ describe("parseSettings()", () => {
   });
 
   it("accepts and lists reference variables it does not implement", () => {
-    const s = parseSettings({ USE_STATSD: "false", TRACING_ENABLED: "true", CONFIG_TYPE: "GRPC_XDS_SOTW" }, CWD);
-    expect(s.ignoredEnv).toEqual(["USE_STATSD", "TRACING_ENABLED"]);
+    const s = parseSettings(
+      { MEMCACHE_HOST_PORT: "m:11211", TRACING_ENABLED: "true", CONFIG_TYPE: "GRPC_XDS_SOTW" },
+      CWD,
+    );
+    expect(s.ignoredEnv).toEqual(["MEMCACHE_HOST_PORT"]);
     expect(s.configSources).toEqual(["GRPC_XDS_SOTW"]);
   });
 
