@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Entry, LimitRule } from "../../../src/domain/types.js";
 import { metricKeyFor } from "../../../src/rules/metric-key.js";
@@ -82,5 +84,22 @@ describe("metricKeyFor()", () => {
   it("returns fullKey itself when the key does not depend on the request", () => {
     const rule = compileValid("basic.yaml").findRule("test-domain", pairs("key2", "x")) as LimitRule;
     expect(metricKeyFor(rule, pairs("key2", "x"))).toBe(rule.fullKey);
+  });
+});
+
+describe("config/README.md metrics example", () => {
+  const readme = readFileSync(join(import.meta.dirname, "../../../config/README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Metrics: detailed_metric and value_to_metric"));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
+  const rs = compileText(yaml);
+  it.each([
+    [["route", "api/users", "method", "GET"], "metrics.route_api/users.method"],
+    [["tenant", "t-9"], "metrics.tenant_t-*"],
+    [["customer", "acme"], "metrics.customer_acme"],
+    [["customer", "acme", "plan", "gold"], "metrics.customer_acme.plan_gold"],
+  ])("gives %j the stats key its comment names (%s)", (kv, expected) => {
+    expect(yaml).toContain(`stats key: ${expected}`);
+    const entries = pairs(...kv);
+    expect(metricKeyFor(rs.findRule("metrics", entries) as LimitRule, entries)).toBe(expected);
   });
 });
