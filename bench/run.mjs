@@ -105,12 +105,14 @@ async function main() {
   const workloads = cfg.workloads.map((w) => buildWorkload(gen, w, Number(args["w2-keys"])));
   const unavailable = new Map(cfg.variants.flatMap((v) => (unavailableReason(v) ? [[v, unavailableReason(v)]] : [])));
   printHeader(workloads, unavailable);
-  if (cfg.variants.includes("redis") && !unavailable.has("redis")) {
+  const redisVariants = cfg.variants.filter((v) => VARIANTS[v].backend === "redis" && !unavailable.has(v));
+  if (redisVariants.length > 0) {
     try {
       ctx.redis = await startRedis(ctx.loadCpu, ctx.logDir, ctx.nice);
     } catch (err) {
-      unavailable.set("redis", `no redis-server: ${String(err instanceof Error ? err.message : err).split("\n")[0]}`);
-      console.log(`  skipping redis: ${unavailable.get("redis")}`);
+      const why = `no redis-server: ${String(err instanceof Error ? err.message : err).split("\n")[0]}`;
+      for (const v of redisVariants) unavailable.set(v, why);
+      console.log(`  skipping ${redisVariants.join(", ")}: ${why}`);
     }
   }
   const results = [];

@@ -30,6 +30,11 @@ export const VARIANTS = Object.freeze({
   memory: { label: "Sluice, memory", service: true, backend: "memory" },
   "memory-tls": { label: "Sluice, memory, mTLS", service: true, backend: "memory", tls: true },
   redis: { label: "Sluice, Redis", service: true, backend: "redis" },
+  // Issue 8's speed check: the same service with Prometheus on, or tracing on at the 0.01 sampling rate.
+  "memory-prom": { label: "Sluice, memory, Prometheus on", service: true, backend: "memory", prometheus: true },
+  "redis-prom": { label: "Sluice, Redis, Prometheus on", service: true, backend: "redis", prometheus: true },
+  "memory-trace": { label: "Sluice, memory, tracing 0.01", service: true, backend: "memory", tracing: 0.01 },
+  "redis-trace": { label: "Sluice, Redis, tracing 0.01", service: true, backend: "redis", tracing: 0.01 },
 });
 
 /** Why a variant cannot run at all (e.g. the service is not built yet), or undefined. */
@@ -58,6 +63,16 @@ function serviceEnv(variant, workload, ports, ctx) {
     BACKEND_TYPE: variant.backend,
     WORKERS: "1",
   };
+  if (variant.prometheus) {
+    env.USE_PROMETHEUS = "true";
+    env.PROMETHEUS_ADDR = `127.0.0.1:${ports.metrics}`;
+  }
+  if (variant.tracing !== undefined) {
+    // Sampled spans go, in batches, to a port nobody listens on: the export fails fast, as a missing collector would.
+    env.TRACING_ENABLED = "true";
+    env.TRACING_SAMPLING_RATE = String(variant.tracing);
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `http://127.0.0.1:${ports.metrics}/v1/traces`;
+  }
   if (variant.backend === "redis") {
     env.REDIS_SOCKET_TYPE = "tcp";
     env.REDIS_URL = ctx.redis.url;
@@ -81,7 +96,7 @@ function clientTls(variant, ctx) {
 
 async function startVariant(name, workload, ctx, tag) {
   const variant = VARIANTS[name];
-  const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
+  const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort(), metrics: await freePort() };
   const logFile = path.join(ctx.logDir, `${tag}.log`);
   const node = [process.execPath, ...ctx.nodeFlags];
   const argv = variant.service

@@ -183,6 +183,29 @@ export function targets(rows, memory1m) {
     const r = row(w, "redis")?.redisReads;
     check(`Redis ${w} read events per request <= 1 (round trips)`, r, r <= 1, fmt(r, 3));
   }
+  // Issue 8: telemetry costs (req/s of the variant over req/s of the plain one, both as ratios to the same baseline;
+  // CPU per request is shown too, as it moves less with machine noise).
+  for (const [v, plain, max, what] of [
+    ["memory-prom", "memory", 0.03, "Prometheus on"],
+    ["redis-prom", "redis", 0.03, "Prometheus on"],
+    ["memory-trace", "memory", 0.05, "tracing at 0.01"],
+    ["redis-trace", "redis", 0.05, "tracing at 0.01"],
+  ]) {
+    for (const w of ["W1", "W2"]) {
+      const on = row(w, v);
+      const off = row(w, plain);
+      // Both as ratios to the baseline when it ran (same cycles), else the medians of raw req/s.
+      const ratio = (r) => (Number.isFinite(r.rpsRatio) ? r.rpsRatio : r.rps);
+      const loss = on && off ? 1 - ratio(on) / ratio(off) : undefined;
+      const cpu = on && off ? on.cpuUs / off.cpuUs - 1 : undefined;
+      check(
+        `${plain} ${w} with ${what} loses <= ${max * 100}% req/s`,
+        loss,
+        loss <= max,
+        `${fmt((loss ?? Number.NaN) * 100, 1)}% (CPU/req ${cpu === undefined ? "n/a" : `${fmt(cpu * 100, 1)}%`})`,
+      );
+    }
+  }
   const w3 = row("W3", "redis")?.redisCmds;
   check("Redis W3 with local cache <= 0.05 commands per request", w3, w3 <= 0.05, fmt(w3, 4));
   const rss = memory1m?.rssMb;
