@@ -119,6 +119,7 @@ export function createTelemetry(settings: ObservabilitySettings, deps: Telemetry
     registry,
     watchRules(r) {
       rules = r;
+      if (!counting) return;
       stats.addGauge("ratelimit.service.config_load_success", () => r.stats.loadSuccess);
       stats.addGauge("ratelimit.service.config_load_error", () => r.stats.loadError);
     },

@@ -58,6 +58,7 @@ describe("grafana/dashboards/sluice.json", () => {
     for (const p of dashboard.panels) {
       expect(p.title).not.toBe("");
       expect(["timeseries", "stat", "table", "bargauge"]).toContain(p.type);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax
       expect(p.datasource).toEqual({ type: "prometheus", uid: "${datasource}" });
       for (const k of ["h", "w", "x", "y"] as const) expect(Number.isInteger(p.gridPos[k])).toBe(true);
       expect(p.gridPos.x + p.gridPos.w).toBeLessThanOrEqual(24);

@@ -190,3 +190,24 @@ describe("Prometheus with PROMETHEUS_MAPPER_YAML, PROMETHEUS_PATH, milliseconds 
     expect((await fetch(`http://127.0.0.1:${h.service.ports.metrics}/metrics`)).status).toBe(404);
   });
 });
+
+describe("DISABLE_STATS", () => {
+  it("counts nothing: /stats is empty and no stat reaches Prometheus, while the process metrics stay", async () => {
+    const h = await startHarness({
+      rules: { "config.yaml": RULES },
+      env: { DISABLE_STATS: "true", USE_PROMETHEUS: "true", PROMETHEUS_ADDR: "127.0.0.1:0" },
+    });
+    try {
+      const client = createEnvoyClient(h.grpcTarget);
+      for (let i = 0; i < 3; i++) await client.ask({ domain: "web", descriptors: [descriptor("user", "alice")] });
+      client.close();
+      expect(await (await fetch(`${h.debugUrl}/stats`)).text()).toBe("");
+      const s = await scrape(`http://127.0.0.1:${h.service.ports.metrics}/metrics`);
+      expect([...s.families.keys()].filter((n) => n.startsWith("ratelimit_service_rate_limit"))).toEqual([]);
+      expect(s.value("ratelimit_service_total_requests", { grpc_method: "ShouldRateLimit" })).toBeUndefined();
+      expect(s.families.has("process_cpu_user_seconds_total")).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+});

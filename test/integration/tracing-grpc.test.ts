@@ -94,7 +94,7 @@ beforeAll(async () => {
     BACKEND_TYPE: "memory",
     TRACING_ENABLED: "true",
     TRACING_EXPORTER_PROTOCOL: "grpc",
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}`,
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
     OTEL_BSP_SCHEDULE_DELAY: "50",
   });
   client = new RateLimitServiceClient((await sluice.started()).grpc, credentials.createInsecure());

@@ -43,6 +43,7 @@ const B3_PARENT_ID = "e457b5a2e4d86bd1";
 
 let receiver: Server;
 const spans: ReceivedSpan[] = [];
+const exportHeaders: string[] = [];
 let sluice: SluiceProcess;
 let client: RateLimitServiceClient;
 let root: string;
@@ -52,6 +53,7 @@ beforeAll(async () => {
   receiver = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
+    exportHeaders.push(String(req.headers["x-tenant"]));
     req.on("end", () => {
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
         resourceSpans: {
@@ -88,6 +90,7 @@ beforeAll(async () => {
     TRACING_EXPORTER_PROTOCOL: "http",
     TRACING_SAMPLING_RATE: "0",
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${port}/v1/traces`,
+    OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=acme",
     OTEL_BSP_SCHEDULE_DELAY: "50",
   });
   const started = await sluice.started();
@@ -136,6 +139,7 @@ describe("tracing", () => {
     expect(first.resource["service.name"]?.stringValue).toBe("sluice-test");
     expect(first.resource["service.namespace"]?.stringValue).toBe("rl");
     expect(first.resource["service.instance.id"]?.stringValue).toBe("instance-1");
+    expect(exportHeaders[0]).toBe("acme"); // OTEL_EXPORTER_OTLP_HEADERS, read by the exporter
   });
 
   it("continues a B3 trace", async () => {
@@ -156,6 +160,7 @@ describe("tracing", () => {
   it("puts the trace id on JSON log lines written during a traced call", () => {
     const decided = sluice.all("ShouldRateLimit decided").filter((l) => l["trace_id"] === TRACE_ID);
     expect(decided.length).toBe(2);
-    expect(sluice.all("over limit").some((l) => l["trace_id"] === TRACE_ID)).toBe(true);
+    const over = sluice.all("over limit").find((l) => l["trace_id"] === TRACE_ID);
+    expect(over).toMatchObject({ level: 20, domain: "web", descriptors: ["user=alice"] });
   });
 });
