@@ -119,13 +119,13 @@ export function createStats(options: StatsOptions = {}): Stats {
     if (seen >= maxValuesPerRule) {
       let overflow = overflowOf.get(ruleKey);
       if (overflow === undefined) {
-        overflow = countersOf(`${ruleKey}.${OTHER}`, o.domain, o.rule.algorithm);
+        overflow = countersOf(`${ruleKey}.${OTHER}`, o.domain, o.limit.algorithm);
         overflowOf.set(ruleKey, overflow);
       }
       return overflow;
     }
     if (valuesPerRule.size < maxKeys || seen > 0) valuesPerRule.set(ruleKey, seen + 1);
-    return countersOf(metricKey, o.domain, o.rule.algorithm);
+    return countersOf(metricKey, o.domain, o.limit.algorithm);
   };
 
   return {
@@ -136,7 +136,7 @@ export function createStats(options: StatsOptions = {}): Stats {
       } else {
         c = byRule.get(o.rule);
         if (c === undefined) {
-          c = countersOf(o.rule.fullKey, o.domain, o.rule.algorithm);
+          c = countersOf(o.rule.fullKey, o.domain, o.limit.algorithm);
           byRule.set(o.rule, c);
         }
       }
