@@ -5,9 +5,10 @@
  * `X-B3-*` headers, as the reference accepts since PR #1110). Spans leave in batches over OTLP (http/protobuf or
  * gRPC, TRACING_EXPORTER_PROTOCOL); the exporter reads OTEL_EXPORTER_OTLP_* (endpoint, headers, timeout) itself.
  *
- * Sampling: ParentBased(TraceIdRatioBased(TRACING_SAMPLING_RATE)), so a sampled caller is always followed and a
- * root trace is kept at the given rate. An unsampled call costs one extract and one non-recording span; it runs
- * outside any context and records nothing.
+ * Sampling: a caller's decision is followed (ParentBased), and a root trace is kept at TRACING_SAMPLING_RATE. The
+ * root decision is taken first, before any OpenTelemetry call: a call with no trace headers that is not sampled costs
+ * three header lookups and one Math.random(), which keeps tracing at a low rate cheap on the hot path (then the
+ * SDK's root sampler is AlwaysOn, so the rate is applied once).
  */
 import {
   type Context,
@@ -26,10 +27,10 @@ import { OTLPTraceExporter as HttpTraceExporter } from "@opentelemetry/exporter-
 import { B3Propagator } from "@opentelemetry/propagator-b3";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
 import type { CallSpan, HeaderReader } from "../domain/ports.js";
 import type { TracingSettings } from "../settings/observability-settings.js";
@@ -64,13 +65,15 @@ export function createTracing(settings: TracingSettings): Tracing {
   const exporter = settings.protocol === "grpc" ? new GrpcTraceExporter() : new HttpTraceExporter();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes(attributes),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRate) }),
+    sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   const tracer = provider.getTracer("sluice");
+  const rate = settings.samplingRate;
 
   return {
     startCall(header, domain, descriptors) {
+      if (rate < 1 && !hasTraceHeaders(header) && Math.random() >= rate) return undefined;
       const parent = propagator.extract(ROOT_CONTEXT, header, GETTER);
       const span = tracer.startSpan(
         SPAN_NAME,
@@ -97,6 +100,13 @@ export function createTracing(settings: TracingSettings): Tracing {
       await provider.shutdown();
     },
   };
+}
+
+/** W3C or B3 (single or multi-header) context from the caller. */
+function hasTraceHeaders(h: HeaderReader): boolean {
+  return (
+    h.header("traceparent") !== undefined || h.header("b3") !== undefined || h.header("x-b3-traceid") !== undefined
+  );
 }
 
 function callSpan(span: Span, ctx: Context): CallSpan {
