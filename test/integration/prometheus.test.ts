@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEnvoyClient, descriptor, type EnvoyClient } from "../helpers/envoy-client.js";
 import { hasMetric, type Scrape, scrape } from "../helpers/prometheus.js";
 import { type Harness, startHarness } from "../helpers/service.js";
-import { REPO } from "../helpers/sluice-process.js";
+import { buildDist, LOOPBACK_ENV, REPO, SluiceProcess } from "../helpers/sluice-process.js";
 
 const RULES = `domain: web
 descriptors:
@@ -208,6 +208,29 @@ describe("DISABLE_STATS", () => {
       expect(s.families.has("process_cpu_user_seconds_total")).toBe(true);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe("PROMETHEUS_MAPPER_YAML that Sluice cannot honour", () => {
+  it("stops `node dist/main.js` at startup (exit 2) naming the file, the YAML path and the line", async () => {
+    buildDist();
+    const dir = await mkdtemp(join(tmpdir(), "sluice-bad-mapper-"));
+    try {
+      const file = join(dir, "conf.yaml");
+      await writeFile(file, 'mappings:\n  - match: "a.*"\n    name: "a"\n    ttl: 10m\n');
+      const p = new SluiceProcess({
+        ...LOOPBACK_ENV,
+        RUNTIME_ROOT: dir,
+        USE_PROMETHEUS: "true",
+        PROMETHEUS_ADDR: "127.0.0.1:0",
+        PROMETHEUS_MAPPER_YAML: file,
+      });
+      const exit = await p.exited;
+      expect(exit.code).toBe(2);
+      expect(p.stderr).toContain(`${file}: mappings[0].ttl: line 4: "ttl" is not supported by Sluice`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
