@@ -22,8 +22,8 @@ import { createHealth, type Health } from "./transport/health.js";
 import { healthcheckRoute } from "./transport/http/admin.js";
 import { debugRoutes } from "./transport/http/debug.js";
 import { createJsonHandler } from "./transport/http/json.js";
-import { createNginxAuthHandler, NGINX_AUTH_PATH } from "./transport/http/nginx-auth.js";
 import { metricsRoute } from "./transport/http/metrics.js";
+import { createNginxAuthHandler, NGINX_AUTH_PATH } from "./transport/http/nginx-auth.js";
 import { type HttpServer, startHttpServer } from "./transport/http/server.js";
 import { createXdsRuleSource } from "./transport/xds/rule-source.js";
 
@@ -199,7 +199,7 @@ async function startServers(
         {
           path: NGINX_AUTH_PATH,
           help: "nginx auth_request: 200 allowed, 403 limited (X-RateLimit-*, Retry-After)",
-          handler: createNginxAuthHandler({ limiter, stats, log: httpLog }),
+          handler: createNginxAuthHandler({ limiter, calls, log: httpLog }),
         },
       ],
       log: httpLog,

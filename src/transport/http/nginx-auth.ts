@@ -14,9 +14,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { InvalidRequestError, NoConfigError, StoreUnavailableError } from "../../domain/errors.js";
-import type { RateLimiter } from "../../domain/ports.js";
+import type { CallObserver, RateLimiter } from "../../domain/ports.js";
 import type { Descriptor, Entry } from "../../domain/types.js";
-import type { Stats } from "../../telemetry/stats.js";
 import { type EntrySource, MappingError, type NginxMapping, parseNginxMapping } from "./nginx-mapping.js";
 import { rateLimitHeaders } from "./rate-limit-headers.js";
 import { type Handler, sendText } from "./server.js";
@@ -25,7 +24,7 @@ export const NGINX_AUTH_PATH = "/nginx/auth";
 
 export interface NginxAuthDeps {
   readonly limiter: RateLimiter;
-  readonly stats: Stats;
+  readonly calls: CallObserver;
   readonly log: Logger;
 }
 
@@ -34,7 +33,7 @@ const MAX_CACHED_MAPPINGS = 256;
 
 /** Creates the /nginx/auth handler. */
 export function createNginxAuthHandler(deps: NginxAuthDeps): Handler {
-  const { limiter, stats, log } = deps;
+  const { limiter, calls, log } = deps;
   const mappings = new Map<string, NginxMapping | MappingError>();
   const mappingFor = (query: string): NginxMapping => {
     let mapping = mappings.get(query);
@@ -52,15 +51,17 @@ export function createNginxAuthHandler(deps: NginxAuthDeps): Handler {
   };
 
   return async (req, res) => {
-    stats.request();
+    const startMs = performance.now();
+    calls.request();
     // The body of an auth subrequest is never read (nginx sends none with `proxy_pass_request_body off`).
     req.resume();
     let mapping: NginxMapping;
     try {
       mapping = mappingFor(queryOf(req));
     } catch (err) {
-      stats.callError("service_error");
+      calls.callError("service_error");
       sendError(res, err, log);
+      calls.responded(performance.now() - startMs);
       return;
     }
     const descriptors = descriptorsFrom(mapping, req.headers);
@@ -83,9 +84,10 @@ export function createNginxAuthHandler(deps: NginxAuthDeps): Handler {
       res.writeHead(limited ? 403 : 200, { "Content-Length": 0 });
       res.end();
     } catch (err) {
-      stats.callError(err instanceof StoreUnavailableError ? "redis_error" : "service_error");
+      calls.callError(err instanceof StoreUnavailableError ? "redis_error" : "service_error");
       sendError(res, err, log);
     }
+    calls.responded(performance.now() - startMs);
   };
 }
 
