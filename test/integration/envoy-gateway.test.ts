@@ -8,7 +8,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_MAPPING_YAML } from "../../src/telemetry/default-mapping.js";
 import { callError, createEnvoyClient, descriptor } from "../helpers/envoy-client.js";
+import { scrape } from "../helpers/prometheus.js";
 import { buildDist, LOOPBACK_ENV, SluiceProcess } from "../helpers/sluice-process.js";
 import { createTestCa, SERVER_SAN, type TestCa } from "../helpers/test-ca.js";
 import { startXdsServer, type XdsServer } from "../helpers/xds-server.js";
@@ -55,6 +57,9 @@ describe("Envoy Gateway's environment", () => {
     writeFileSync(join(certs, "tls.crt"), mine.cert);
     writeFileSync(join(certs, "tls.key"), mine.key);
     writeFileSync(join(certs, "ca.crt"), ca.ca);
+    // EG mounts the reference's statsd_exporter mapping (its statsd_conf.yaml) at /etc/statsd-exporter/conf.yaml.
+    const mapper = join(ca.dir, "statsd-exporter-conf.yaml");
+    writeFileSync(mapper, DEFAULT_MAPPING_YAML);
     sluice = new SluiceProcess({
       // EG's ratelimit container environment (internal/infrastructure/kubernetes/ratelimit/resource.go).
       RUNTIME_ROOT: "/data",
@@ -76,8 +81,8 @@ describe("Envoy Gateway's environment", () => {
       CONFIG_GRPC_XDS_SERVER_TLS_CACERT: join(certs, "ca.crt"),
       FORCE_START_WITHOUT_INITIAL_CONFIG: "true",
       USE_PROMETHEUS: "true",
-      PROMETHEUS_ADDR: ":19001",
-      PROMETHEUS_MAPPER_YAML: "/etc/statsd-exporter/conf.yaml",
+      PROMETHEUS_ADDR: "127.0.0.1:0", // EG: ":19001"
+      PROMETHEUS_MAPPER_YAML: mapper, // EG: "/etc/statsd-exporter/conf.yaml"
       ...LOOPBACK_ENV,
       BACKEND_TYPE: "memory",
     });
@@ -105,6 +110,16 @@ describe("Envoy Gateway's environment", () => {
       const codes = [];
       for (let i = 0; i < 3; i++) codes.push((await client.ask(request)).overall_code);
       expect(codes).toEqual(["OK", "OK", "OVER_LIMIT"]);
+      // EG's dashboard reads the reference's metric names on PROMETHEUS_ADDR.
+      const metrics = (started as unknown as { metrics: string }).metrics;
+      const scraped = await scrape(`http://${metrics}/metrics`);
+      const rule = {
+        domain: "default/eg/http",
+        key1: "httproute/default/backend/rule/0/match/0_httproute/default/backend/rule/0/match/0",
+        key2: "rule-0-match-0",
+      };
+      expect(scraped.value("ratelimit_service_rate_limit_total_hits", rule)).toBe(3);
+      expect(scraped.value("ratelimit_service_rate_limit_over_limit", rule)).toBe(1);
       expect((await callError(anonymous.ask({ domain: "x", descriptors: [descriptor("a", "b")] }))).code).toBe(
         grpc.status.UNAVAILABLE,
       );
