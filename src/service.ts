@@ -182,6 +182,7 @@ async function startServers(
   try {
     const debug = await startHttpServer({
       ...settings.debug,
+      maxConnections: settings.maxConnections,
       routes: debugRoutes({ rules, snapshot: cluster?.snapshot ?? (() => stats.snapshot()) }),
       log: log.child({ component: "debug-http" }),
     });
@@ -189,6 +190,7 @@ async function startServers(
     const httpLog = log.child({ component: "http" });
     const http = await startHttpServer({
       ...settings.http,
+      maxConnections: settings.maxConnections,
       routes: [
         healthcheckRoute(health),
         {
@@ -205,7 +207,14 @@ async function startServers(
       log: httpLog,
     });
     cleanups.push(() => http.close(deadline));
-    const grpc = await startGrpcServer({ ...settings.grpc, limiter, health, calls, log });
+    const grpc = await startGrpcServer({
+      ...settings.grpc,
+      maxConnections: settings.maxConnections,
+      limiter,
+      health,
+      calls,
+      log,
+    });
     cleanups.push(() => grpc.close(deadline));
     const metrics = cluster === undefined ? await startMetricsServer(settings, telemetry, log) : undefined;
     if (metrics !== undefined) cleanups.push(() => metrics.close(deadline));

@@ -8,6 +8,16 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { formatHostPort } from "../address.js";
 
+/**
+ * Slow clients are bounded: request headers must be complete 10 s after the connection (or the previous request)
+ * started, a whole request 30 s after it started, checked every second; a slowloris client gets 408 and is closed.
+ */
+const SERVER_OPTIONS = Object.freeze({
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  connectionsCheckingInterval: 1_000,
+});
+
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface Route {
@@ -21,6 +31,8 @@ export interface HttpServerOptions {
   readonly host: string;
   /** 0 binds a free port. */
   readonly port: number;
+  /** Connections held at once; more are closed on accept. */
+  readonly maxConnections?: number;
   readonly routes: readonly Route[];
   readonly log: Logger;
 }
@@ -36,7 +48,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const { log } = options;
   const routes = new Map(options.routes.map((r) => [r.path, r]));
   let closing = false;
-  const server = createServer((req, res) => {
+  const server = createServer(SERVER_OPTIONS, (req, res) => {
     if (closing) res.setHeader("Connection", "close");
     const route = routes.get(pathOf(req.url));
     if (route === undefined) {
@@ -51,6 +63,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         else res.destroy();
       });
   });
+  if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections;
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     else socket.destroy();

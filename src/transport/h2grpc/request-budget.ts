@@ -1,0 +1,152 @@
+/**
+ * Bounds on what unfinished requests may hold: a call is "reading" from its HEADERS until its END_STREAM, and only
+ * then does it run. A client that opens streams, sends a message and never ends them (or dribbles bytes) would
+ * otherwise pin one call object, its stream and its buffered bytes per stream for as long as the connection lives
+ * (issue 12: 300 connections x 1,000 such streams took RSS from 0.75 to 1.9 GB). Four bounds, all answered with a
+ * gRPC status the client can act on:
+ *
+ * - read timeout: a request not complete `readTimeoutMs` after its HEADERS is answered DEADLINE_EXCEEDED;
+ * - bytes per connection: a call whose DATA takes its connection's unfinished bytes past the cap is answered
+ *   RESOURCE_EXHAUSTED (the other calls of the connection go on);
+ * - bytes and calls per process: past either cap the OLDEST unfinished call is answered RESOURCE_EXHAUSTED, not the
+ *   new one. A valid request completes within microseconds of its HEADERS, so the oldest unfinished calls are the
+ *   ones that are never going to finish, and a flood of them cannot starve new valid calls.
+ *
+ * Streams per connection are already bounded by SETTINGS_MAX_CONCURRENT_STREAMS. The hot path cost is one Set insert
+ * and delete per call; the sweep timer runs only while some call is reading.
+ */
+import type { Http2Session } from "node:http2";
+
+export interface RequestBudgetLimits {
+  /** A request must be complete (END_STREAM) this long after its HEADERS. */
+  readonly readTimeoutMs: number;
+  /** Unfinished request bytes one connection may hold. */
+  readonly maxBytesPerConnection: number;
+  /** Unfinished request bytes the process may hold. */
+  readonly maxBytesTotal: number;
+  /** Unfinished requests the process may hold. */
+  readonly maxCallsTotal: number;
+}
+
+export const DEFAULT_REQUEST_BUDGET: RequestBudgetLimits = Object.freeze({
+  readTimeoutMs: 10_000,
+  maxBytesPerConnection: 16 * 1024 * 1024,
+  maxBytesTotal: 64 * 1024 * 1024,
+  maxCallsTotal: 10_000,
+});
+
+/** What the budget needs from a call that is reading its request. */
+export interface ReadingCall {
+  /** When the HEADERS arrived, on the budget's clock. */
+  readonly readStartMs: number;
+  /** The connection's ledger. */
+  readonly ledger: ConnectionLedger;
+  /** Bytes of the request buffered so far. */
+  readonly bufferedBytes: number;
+  /** Answer the call (and so release it) because a bound was hit. */
+  shed(reason: "timeout" | "memory"): void;
+}
+
+/** Unfinished bytes of one connection. */
+export interface ConnectionLedger {
+  bytes: number;
+}
+
+export interface RequestBudget {
+  /** The ledger of `session`, created on first use. */
+  ledgerOf(session: Http2Session): ConnectionLedger;
+  /** A call starts reading. May shed older calls when the process is at its call cap. */
+  open(call: ReadingCall): void;
+  /**
+   * `bytes` more arrived for `call`. Returns false when the call's own connection is over its cap (the caller
+   * answers it); sheds the oldest calls when the process is over its byte cap.
+   */
+  grow(call: ReadingCall, bytes: number): boolean;
+  /** The call stopped reading (complete, answered or cancelled). Idempotent. */
+  release(call: ReadingCall): void;
+  /** Unfinished calls and bytes now (tests, diagnostics). */
+  readonly calls: number;
+  readonly bytes: number;
+  now(): number;
+  /** Stops the sweep timer. */
+  clear(): void;
+}
+
+/** Creates the budget. `now` defaults to the monotonic `performance.now()`. */
+export function createRequestBudget(
+  limits: RequestBudgetLimits = DEFAULT_REQUEST_BUDGET,
+  now: () => number = () => performance.now(),
+): RequestBudget {
+  /** Insertion order is age order: the first entry is the oldest unfinished call. */
+  const reading = new Set<ReadingCall>();
+  const ledgers = new WeakMap<Http2Session, ConnectionLedger>();
+  let bytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const sweepEveryMs = Math.max(10, Math.min(1_000, Math.floor(limits.readTimeoutMs / 4)));
+
+  const release = (call: ReadingCall): void => {
+    if (!reading.delete(call)) return;
+    call.ledger.bytes -= call.bufferedBytes;
+    bytes -= call.bufferedBytes;
+  };
+  const shed = (call: ReadingCall, reason: "timeout" | "memory"): void => {
+    call.shed(reason);
+    release(call); // a no-op when shed() released it already
+  };
+  const sweep = (): void => {
+    const cutoff = now() - limits.readTimeoutMs;
+    for (const call of reading) {
+      if (call.readStartMs > cutoff) break; // age order: the rest are younger
+      shed(call, "timeout");
+    }
+    if (reading.size === 0 && timer !== undefined) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
+  const shedOldest = (except: ReadingCall): void => {
+    for (const call of reading) {
+      if (bytes <= limits.maxBytesTotal && reading.size <= limits.maxCallsTotal) return;
+      if (call === except) continue;
+      shed(call, "memory");
+    }
+  };
+
+  return {
+    ledgerOf(session) {
+      let ledger = ledgers.get(session);
+      if (ledger === undefined) {
+        ledger = { bytes: 0 };
+        ledgers.set(session, ledger);
+      }
+      return ledger;
+    },
+    open(call) {
+      reading.add(call);
+      if (reading.size > limits.maxCallsTotal) shedOldest(call);
+      if (timer === undefined) {
+        timer = setInterval(sweep, sweepEveryMs);
+        timer.unref();
+      }
+    },
+    grow(call, n) {
+      call.ledger.bytes += n;
+      bytes += n;
+      if (call.ledger.bytes > limits.maxBytesPerConnection) return false;
+      if (bytes > limits.maxBytesTotal) shedOldest(call);
+      return bytes <= limits.maxBytesTotal;
+    },
+    release,
+    get calls() {
+      return reading.size;
+    },
+    get bytes() {
+      return bytes;
+    },
+    now,
+    clear() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+}
