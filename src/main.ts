@@ -116,13 +116,17 @@ function installSignalHandlers(service: Stoppable, settings: Readonly<Settings>,
     }
     stopping = true;
     log.info({ signal }, "shutting down");
+    const startedAt = performance.now();
     const hard = setTimeout(() => {
       log.error("shutdown did not finish in time; exiting");
       void exit(log, EXIT_FAILURE);
     }, settings.shutdownTimeoutMs + HARD_EXIT_MARGIN_MS);
     hard.unref();
     service.close().then(
-      () => exit(log, 0),
+      () => {
+        log.info({ durationMs: Math.round(performance.now() - startedAt) }, "shutdown complete");
+        return exit(log, 0);
+      },
       (err: unknown) => {
         log.error({ err }, "error while shutting down");
         return exit(log, EXIT_FAILURE);

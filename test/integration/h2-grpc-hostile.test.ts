@@ -11,6 +11,7 @@ import { frameMessage } from "../../src/transport/h2grpc/framing.js";
 import { GrpcStatus } from "../../src/transport/h2grpc/protocol.js";
 import { DEFAULT_REQUEST_BUDGET, type RequestBudgetLimits } from "../../src/transport/h2grpc/request-budget.js";
 import { createH2GrpcServer, type H2GrpcServer } from "../../src/transport/h2grpc/server.js";
+import { sendText, startHttpServer } from "../../src/transport/http/server.js";
 import { frame, grpcMessage, grpcStatus, h2call, h2connect, PREFACE, rawFrame } from "../helpers/h2-client.js";
 import { createLogSink } from "../helpers/log-sink.js";
 import { waitFor } from "../helpers/service.js";
@@ -183,5 +184,31 @@ describe("connections", () => {
     const extra = await rawConnect(port);
     await closedBy(extra);
     expect(held.every((s) => !s.destroyed)).toBe(true);
+  });
+});
+
+describe("HTTP/1 listener", () => {
+  it("closes a client that dribbles its request headers past the headers timeout", async () => {
+    const { logger } = createLogSink("debug");
+    const http = await startHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      headersTimeoutMs: 300,
+      routes: [{ path: "/ok", help: "", handler: (_req, res) => sendText(res, 200, "ok\n") }],
+      log: logger,
+    });
+    try {
+      const slow = await rawConnect(http.port);
+      const received: Buffer[] = [];
+      slow.on("data", (d: Buffer) => received.push(d));
+      slow.write("GET /ok HTTP/1.1\r\nHost: x\r\n");
+      const drip = setInterval(() => slow.write("X-Drip: 1\r\n"), 50);
+      await closedBy(slow);
+      clearInterval(drip);
+      expect(Buffer.concat(received).toString()).toMatch(/^HTTP\/1\.1 408/);
+      expect((await fetch(`http://127.0.0.1:${http.port}/ok`)).status).toBe(200);
+    } finally {
+      await http.close(100);
+    }
   });
 });

@@ -236,7 +236,8 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
           resolve();
         }
         server.close(() => done());
-        sessions.drainAll();
+        // Resolve once no call is in flight: the connections still open are idle and are being cut.
+        sessions.drainAll(() => done());
       });
       return closing;
     },

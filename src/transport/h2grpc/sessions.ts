@@ -48,10 +48,11 @@ export interface Sessions {
    */
   attachSocket(socket: Socket): void;
   /**
-   * Shutdown: closes connections that never completed the handshake at once and drains the others (graceful
-   * GOAWAY); each socket is closed as soon as its session has no call left, whether or not the peer hangs up.
+   * Shutdown: drains every connection (graceful GOAWAY) and closes each as soon as it has no call left, whether or
+   * not the peer hangs up; connections that never completed the handshake are closed after a short wait. `quiet`
+   * runs once no connection has a call left.
    */
-  drainAll(): void;
+  drainAll(quiet: () => void): void;
   /** Cuts every open session at once. */
   destroyAll(): void;
   /** Stops the liveness timer (sessions are left as they are). */
@@ -67,6 +68,8 @@ interface Tracked {
   socket: Socket | undefined;
   /** Streams open now (opened by the client, not yet closed). */
   active: number;
+  /** Shutdown sent the first GOAWAY. */
+  draining: boolean;
   /** Shutdown sent the final GOAWAY: the connection is cut once `active` is 0. */
   finalSent: boolean;
 }
@@ -104,12 +107,43 @@ export function createSessions(options: SessionOptions): Sessions {
     }
     session.destroy();
   };
+  let onQuiet: (() => void) | undefined;
+  let drainStartedAt = 0;
   /**
    * Shutdown does not close() sessions: node would then wait for the peer to hang up, forever for a peer that
-   * ignores GOAWAY. After the final GOAWAY, a connection is cut as soon as its last stream has closed.
+   * ignores GOAWAY. A connection is quiet once its final GOAWAY is out and its last stream has closed, or when it
+   * has not completed the handshake within the short shutdown wait. Once every connection is quiet, `onQuiet` runs
+   * (nothing is in flight any more, so the process may exit and let the kernel close them all at once) and then
+   * the quiet connections are cut.
    */
   const sweepDrained = (): void => {
-    for (const [session, tracked] of open) if (tracked.finalSent && tracked.active <= 0) cut(session, tracked);
+    const graceOver = performance.now() - drainStartedAt >= SHUTDOWN_PING_WAIT_MS;
+    const quiet: [ServerHttp2Session, Tracked][] = [];
+    for (const entry of open) {
+      const tracked = entry[1];
+      if ((tracked.finalSent && tracked.active <= 0) || (!tracked.settled && graceOver)) quiet.push(entry);
+      else if (tracked.settled && !tracked.finalSent && !tracked.draining) drainForShutdown(entry[0], tracked);
+    }
+    if (quiet.length === open.size && onQuiet !== undefined) {
+      const notify = onQuiet;
+      onQuiet = undefined;
+      notify();
+    }
+    if (quiet.length > 0)
+      setImmediate(() => {
+        for (const [session, tracked] of quiet) cut(session, tracked);
+      });
+  };
+  const drainForShutdown = (session: ServerHttp2Session, tracked: Tracked): void => {
+    tracked.draining = true;
+    drainSession(session, SHUTDOWN_PING_WAIT_MS, () => {
+      tracked.finalSent = true;
+      try {
+        if (!session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR, session.state.lastProcStreamID ?? 0);
+      } catch {
+        // already going away
+      }
+    });
   };
   const ageOut = (session: ServerHttp2Session): void => {
     if (options.log.isLevelEnabled("debug")) options.log.debug("gRPC connection reached its maximum age; draining");
@@ -144,7 +178,14 @@ export function createSessions(options: SessionOptions): Sessions {
   };
   return {
     add(session) {
-      const tracked: Tracked = { awaitingPing: false, settled: false, socket: undefined, active: 0, finalSent: false };
+      const tracked: Tracked = {
+        awaitingPing: false,
+        settled: false,
+        socket: undefined,
+        active: 0,
+        draining: false,
+        finalSent: false,
+      };
       open.set(session, tracked);
       lastAdded = tracked;
       const handshake = setTimeout(() => {
@@ -184,26 +225,12 @@ export function createSessions(options: SessionOptions): Sessions {
       if (lastAdded !== undefined && lastAdded.socket === undefined) lastAdded.socket = socket;
       lastAdded = undefined;
     },
-    drainAll() {
-      for (const [session, tracked] of open) {
-        const drain = (): void =>
-          drainSession(session, SHUTDOWN_PING_WAIT_MS, () => {
-            tracked.finalSent = true;
-            try {
-              if (!session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR, session.state.lastProcStreamID ?? 0);
-            } catch {
-              // already going away
-            }
-          });
-        if (tracked.settled) {
-          drain();
-          continue;
-        }
-        // No SETTINGS yet: a client that has just connected gets a moment (its bytes may be in flight); one that
-        // is not speaking HTTP/2 is cut.
-        const wait = setTimeout(() => (tracked.settled ? drain() : cut(session, tracked)), SHUTDOWN_PING_WAIT_MS);
-        wait.unref();
-      }
+    drainAll(quiet) {
+      onQuiet = quiet;
+      drainStartedAt = performance.now();
+      // Sessions without SETTINGS yet get the short wait (a client that has just connected may have its bytes in
+      // flight; the sweep drains it if they arrive); one that is not speaking HTTP/2 is then cut.
+      for (const [session, tracked] of open) if (tracked.settled) drainForShutdown(session, tracked);
       shutdownSweep ??= setInterval(sweepDrained, SHUTDOWN_SWEEP_MS);
       shutdownSweep.unref();
     },
