@@ -104,6 +104,9 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
       : undefined;
     if (xds) cleanups.push(() => xds.close());
     telemetry.watchRules(rules);
+    if (watcher && !settings.observability.disableStats) {
+      stats.addGauge("ratelimit.service.config_watch_error", () => watcher.stats.watchError);
+    }
     const health = createHealth({
       requireConfig: settings.healthyWithAtLeastOneConfigLoaded,
       requireInitialRules: xds !== undefined && !settings.forceStartWithoutInitialConfig,
