@@ -13,6 +13,7 @@ import { startClusterTelemetry, workerTelemetry } from "./cluster/telemetry.js";
 import { ConfigError, SettingsError } from "./domain/errors.js";
 import { type RunningService, startService } from "./service.js";
 import { loadSettings, type Settings } from "./settings/settings.js";
+import { checkStartupFiles } from "./startup-checks.js";
 import { createLogger, flushLogger } from "./telemetry/logger.js";
 import { loadStatsdMapper, type StatsdMapper } from "./telemetry/statsd-mapper.js";
 
@@ -93,7 +94,9 @@ function logStartupNotes(settings: Readonly<Settings>, role: ProcessRole, log: L
 
 function readSettings(): Readonly<Settings> | undefined {
   try {
-    return loadSettings();
+    const settings = loadSettings();
+    checkStartupFiles(settings);
+    return settings;
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err;
     process.stderr.write(`sluice: cannot start, ${err.message}\n`);

@@ -1,7 +1,10 @@
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { SettingsError } from "../../../src/domain/errors.js";
-import { IGNORED_REFERENCE_ENV, parseSettings } from "../../../src/settings/settings.js";
+import {
+  IGNORED_REFERENCE_ENV,
+  parseSettings,
+} from "../../../src/settings/settings.js";
 
 const CWD = "/srv/app";
 
@@ -220,6 +223,12 @@ describe("parseSettings()", () => {
   it("never fails on any ignored reference variable, whatever its value", () => {
     const env = Object.fromEntries(IGNORED_REFERENCE_ENV.map((name) => [name, "garbage value"]));
     expect(parseSettings(env, CWD).ignoredEnv).toHaveLength(IGNORED_REFERENCE_ENV.length);
+  });
+
+  it("reads MAX_CONNECTIONS (default 10,000) and rejects garbage", () => {
+    expect(parseSettings({}, CWD).maxConnections).toBe(10_000);
+    expect(parseSettings({ MAX_CONNECTIONS: "50" }, CWD).maxConnections).toBe(50);
+    expect(() => parseSettings({ MAX_CONNECTIONS: "0" }, CWD)).toThrow(/MAX_CONNECTIONS/);
   });
 
   it("treats empty values as unset", () => {
