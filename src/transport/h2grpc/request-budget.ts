@@ -12,10 +12,14 @@
  *   new one. A valid request completes within microseconds of its HEADERS, so the oldest unfinished calls are the
  *   ones that are never going to finish, and a flood of them cannot starve new valid calls.
  *
- * Streams per connection are already bounded by SETTINGS_MAX_CONCURRENT_STREAMS. The hot path cost is one Set insert
- * and delete per call; the sweep timer runs only while some call is reading.
+ * Streams per connection are already bounded by SETTINGS_MAX_CONCURRENT_STREAMS. Beyond that, a connection with
+ * more than `pauseAtCallsPerConnection` unfinished requests is not read from (its socket is paused) until half of
+ * them have finished or been answered: a flood of unfinished streams then costs the event loop nothing while valid
+ * connections are served. A valid burst only waits for its own END_STREAM events (same tick), never for an error.
+ * The hot path cost is one Set insert and delete per call; the sweep timer runs only while some call is reading.
  */
 import type { Http2Session } from "node:http2";
+import type { Socket } from "node:net";
 
 export interface RequestBudgetLimits {
   /** A request must be complete (END_STREAM) this long after its HEADERS. */
@@ -26,6 +30,8 @@ export interface RequestBudgetLimits {
   readonly maxBytesTotal: number;
   /** Unfinished requests the process may hold. */
   readonly maxCallsTotal: number;
+  /** Unfinished requests of one connection at which reading from it pauses (resumes at half). */
+  readonly pauseAtCallsPerConnection: number;
 }
 
 export const DEFAULT_REQUEST_BUDGET: RequestBudgetLimits = Object.freeze({
@@ -33,6 +39,7 @@ export const DEFAULT_REQUEST_BUDGET: RequestBudgetLimits = Object.freeze({
   maxBytesPerConnection: 16 * 1024 * 1024,
   maxBytesTotal: 64 * 1024 * 1024,
   maxCallsTotal: 10_000,
+  pauseAtCallsPerConnection: 256,
 });
 
 /** What the budget needs from a call that is reading its request. */
@@ -47,9 +54,12 @@ export interface ReadingCall {
   shed(reason: "timeout" | "memory"): void;
 }
 
-/** Unfinished bytes of one connection. */
+/** Unfinished bytes and requests of one connection. */
 export interface ConnectionLedger {
   bytes: number;
+  calls: number;
+  paused: boolean;
+  readonly socket: Socket | undefined;
 }
 
 export interface RequestBudget {
@@ -76,6 +86,7 @@ export interface RequestBudget {
 export function createRequestBudget(
   limits: RequestBudgetLimits = DEFAULT_REQUEST_BUDGET,
   now: () => number = () => performance.now(),
+  socketOf: (session: Http2Session) => Socket | undefined = () => undefined,
 ): RequestBudget {
   /** Insertion order is age order: the first entry is the oldest unfinished call. */
   const reading = new Set<ReadingCall>();
@@ -84,10 +95,17 @@ export function createRequestBudget(
   let timer: NodeJS.Timeout | undefined;
   const sweepEveryMs = Math.max(10, Math.min(1_000, Math.floor(limits.readTimeoutMs / 4)));
 
+  const resumeAt = Math.max(1, Math.floor(limits.pauseAtCallsPerConnection / 2));
   const release = (call: ReadingCall): void => {
     if (!reading.delete(call)) return;
-    call.ledger.bytes -= call.bufferedBytes;
+    const ledger = call.ledger;
+    ledger.bytes -= call.bufferedBytes;
     bytes -= call.bufferedBytes;
+    ledger.calls--;
+    if (ledger.paused && ledger.calls <= resumeAt) {
+      ledger.paused = false;
+      if (ledger.socket !== undefined && !ledger.socket.destroyed) ledger.socket.resume();
+    }
   };
   const shed = (call: ReadingCall, reason: "timeout" | "memory"): void => {
     call.shed(reason);
@@ -116,13 +134,18 @@ export function createRequestBudget(
     ledgerOf(session) {
       let ledger = ledgers.get(session);
       if (ledger === undefined) {
-        ledger = { bytes: 0 };
+        ledger = { bytes: 0, calls: 0, paused: false, socket: socketOf(session) };
         ledgers.set(session, ledger);
       }
       return ledger;
     },
     open(call) {
       reading.add(call);
+      const ledger = call.ledger;
+      if (++ledger.calls >= limits.pauseAtCallsPerConnection && !ledger.paused && ledger.socket !== undefined) {
+        ledger.paused = true;
+        ledger.socket.pause();
+      }
       if (reading.size > limits.maxCallsTotal) shedOldest(call);
       if (timer === undefined) {
         timer = setInterval(sweep, sweepEveryMs);

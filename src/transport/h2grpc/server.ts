@@ -108,7 +108,9 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
   const { log } = options;
   const routes = new Map(options.methods.map((m) => [m.path, m]));
   const deadlines = createDeadlineTracker();
-  const budget = createRequestBudget(options.requestBudget ?? DEFAULT_REQUEST_BUDGET);
+  const budget = createRequestBudget(options.requestBudget ?? DEFAULT_REQUEST_BUDGET, undefined, (session) =>
+    sessions.socketOf(session),
+  );
   const ctx: CallContext = { maxMessageBytes: options.maxMessageBytes, deadlines, budget, log };
   const sessions = createSessions({
     maxConnectionAgeMs: options.maxConnectionAgeMs,
