@@ -9,7 +9,6 @@
  *   npm run build && node bench/hostile-streams.mjs [--connections 300 --streams 1000 --seconds 20]
  */
 import fs from "node:fs";
-import http2 from "node:http2";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
@@ -74,7 +73,6 @@ const sampler = setInterval(() => {
 
 // The attacker runs in its own process, so its work does not delay this process's valid calls.
 const attackerCode = `
-import http2 from "node:http2";
 const [port, connections, streams, frameHex] = process.argv.slice(1);
 const frame = Buffer.from(frameHex, "hex");
 const outcomes = {};

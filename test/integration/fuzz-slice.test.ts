@@ -26,6 +26,11 @@ describe("fuzz slice (seed 20261204)", () => {
   it("/json bodies", async () => {
     expect(await fuzzJsonBodies(h, { seed: SEED, numRuns: 300 })).toBe(300);
   });
+  it("leaves the service's stats intact, config_watch_error included", async () => {
+    const stats = await (await fetch(`${h.debugUrl}/stats`)).text();
+    expect(stats).toMatch(/^ratelimit\.service\.config_watch_error: 0$/m);
+    expect(stats).toMatch(/^ratelimit\.service\.config_load_success: 1$/m);
+  });
   it("rule files", () => {
     expect(fuzzRuleFiles({ seed: SEED, numRuns: 1_000 })).toBe(1_000);
   });
