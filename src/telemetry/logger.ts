@@ -27,7 +27,10 @@ export function createLogger(options: LoggerOptions, dest?: DestinationStream): 
     serializers: { err: serializeError },
   };
   if (options.logFormat === "json") return pino(pinoOptions, dest ?? pino.destination({ dest: 1, sync: true }));
-  return pino(pinoOptions, pretty({ destination: dest ?? 1, sync: true, singleLine: true, ignore: "pid,hostname,service" }));
+  return pino(
+    pinoOptions,
+    pretty({ destination: dest ?? 1, sync: true, singleLine: true, ignore: "pid,hostname,service" }),
+  );
 }
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point

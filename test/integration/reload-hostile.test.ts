@@ -54,7 +54,8 @@ async function start(watchRoot = true): Promise<RulesWatcher> {
   return watcher;
 }
 
-const limit = (): number | undefined => watcher?.current()?.findRule("d", [{ key: "k", value: "v" }])?.requestsPerUnit;
+const limit = (): number | undefined =>
+  watcher?.current()?.findRule("d", [{ key: "k", value: "v" }])?.limits[0]?.requestsPerUnit;
 
 async function until(probe: () => boolean, ms: number): Promise<void> {
   const t0 = Date.now();
