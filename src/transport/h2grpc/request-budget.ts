@@ -12,14 +12,15 @@
  *   new one. A valid request completes within microseconds of its HEADERS, so the oldest unfinished calls are the
  *   ones that are never going to finish, and a flood of them cannot starve new valid calls.
  *
- * Streams per connection are already bounded by SETTINGS_MAX_CONCURRENT_STREAMS. Beyond that, a connection with
- * more than `pauseAtCallsPerConnection` unfinished requests is not read from (its socket is paused) until half of
- * them have finished or been answered: a flood of unfinished streams then costs the event loop nothing while valid
- * connections are served. A valid burst only waits for its own END_STREAM events (same tick), never for an error.
+ * Streams per connection are bounded by SETTINGS_MAX_CONCURRENT_STREAMS. A connection holding
+ * `pauseAtCallsPerConnection` requests unfinished for over 200 ms, or four times that many at all, gets a SETTINGS
+ * frame lowering its limit to `pauseAtCallsPerConnection` until half of those have finished or been answered: nghttp2 then refuses further streams
+ * (REFUSED_STREAM, which gRPC clients retry) before they cost a JavaScript object, so a flood of unfinished streams
+ * costs the event loop little while valid connections are served. Valid calls never trigger it: their requests end
+ * within milliseconds, however many are in flight.
  * The hot path cost is one Set insert and delete per call; the sweep timer runs only while some call is reading.
  */
 import type { Http2Session } from "node:http2";
-import type { Socket } from "node:net";
 
 export interface RequestBudgetLimits {
   /** A request must be complete (END_STREAM) this long after its HEADERS. */
@@ -34,12 +35,15 @@ export interface RequestBudgetLimits {
   readonly pauseAtCallsPerConnection: number;
 }
 
+/** An unfinished request this old is not a valid one still arriving (those end within the same read). */
+const STALE_MS = 200;
+
 export const DEFAULT_REQUEST_BUDGET: RequestBudgetLimits = Object.freeze({
   readTimeoutMs: 10_000,
   maxBytesPerConnection: 16 * 1024 * 1024,
   maxBytesTotal: 64 * 1024 * 1024,
   maxCallsTotal: 10_000,
-  pauseAtCallsPerConnection: 256,
+  pauseAtCallsPerConnection: 64,
 });
 
 /** What the budget needs from a call that is reading its request. */
@@ -58,8 +62,9 @@ export interface ReadingCall {
 export interface ConnectionLedger {
   bytes: number;
   calls: number;
+  /** The connection's stream limit is lowered. */
   paused: boolean;
-  readonly socket: Socket | undefined;
+  readonly session: Http2Session;
 }
 
 export interface RequestBudget {
@@ -86,14 +91,15 @@ export interface RequestBudget {
 export function createRequestBudget(
   limits: RequestBudgetLimits = DEFAULT_REQUEST_BUDGET,
   now: () => number = () => performance.now(),
-  socketOf: (session: Http2Session) => Socket | undefined = () => undefined,
+  /** The connection's normal SETTINGS_MAX_CONCURRENT_STREAMS, restored once it has few unfinished requests. */
+  maxConcurrentStreams = 1_000,
 ): RequestBudget {
   /** Insertion order is age order: the first entry is the oldest unfinished call. */
   const reading = new Set<ReadingCall>();
   const ledgers = new WeakMap<Http2Session, ConnectionLedger>();
   let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
-  const sweepEveryMs = Math.max(10, Math.min(1_000, Math.floor(limits.readTimeoutMs / 4)));
+  const sweepEveryMs = Math.max(10, Math.min(STALE_MS / 4, Math.floor(limits.readTimeoutMs / 4)));
 
   const resumeAt = Math.max(1, Math.floor(limits.pauseAtCallsPerConnection / 2));
   const release = (call: ReadingCall): void => {
@@ -104,7 +110,7 @@ export function createRequestBudget(
     ledger.calls--;
     if (ledger.paused && ledger.calls <= resumeAt) {
       ledger.paused = false;
-      if (ledger.socket !== undefined && !ledger.socket.destroyed) ledger.socket.resume();
+      streamLimit(ledger.session, maxConcurrentStreams);
     }
   };
   const shed = (call: ReadingCall, reason: "timeout" | "memory"): void => {
@@ -112,10 +118,23 @@ export function createRequestBudget(
     release(call); // a no-op when shed() released it already
   };
   const sweep = (): void => {
-    const cutoff = now() - limits.readTimeoutMs;
+    const t = now();
+    const cutoff = t - limits.readTimeoutMs;
+    const staleBefore = t - STALE_MS;
+    const stale = new Map<ConnectionLedger, number>();
     for (const call of reading) {
-      if (call.readStartMs > cutoff) break; // age order: the rest are younger
-      shed(call, "timeout");
+      if (call.readStartMs > staleBefore) break; // age order: the rest are younger
+      if (call.readStartMs <= cutoff) {
+        shed(call, "timeout");
+        continue;
+      }
+      const ledger = call.ledger;
+      const n = (stale.get(ledger) ?? 0) + 1;
+      stale.set(ledger, n);
+      if (n >= limits.pauseAtCallsPerConnection && !ledger.paused) {
+        ledger.paused = true;
+        streamLimit(ledger.session, limits.pauseAtCallsPerConnection);
+      }
     }
     if (reading.size === 0 && timer !== undefined) {
       clearInterval(timer);
@@ -134,7 +153,7 @@ export function createRequestBudget(
     ledgerOf(session) {
       let ledger = ledgers.get(session);
       if (ledger === undefined) {
-        ledger = { bytes: 0, calls: 0, paused: false, socket: socketOf(session) };
+        ledger = { bytes: 0, calls: 0, paused: false, session };
         ledgers.set(session, ledger);
       }
       return ledger;
@@ -142,9 +161,10 @@ export function createRequestBudget(
     open(call) {
       reading.add(call);
       const ledger = call.ledger;
-      if (++ledger.calls >= limits.pauseAtCallsPerConnection && !ledger.paused && ledger.socket !== undefined) {
+      // Far more unfinished requests than any valid burst leaves between two reads: limit the connection at once.
+      if (++ledger.calls >= 4 * limits.pauseAtCallsPerConnection && !ledger.paused) {
         ledger.paused = true;
-        ledger.socket.pause();
+        streamLimit(ledger.session, limits.pauseAtCallsPerConnection);
       }
       if (reading.size > limits.maxCallsTotal) shedOldest(call);
       if (timer === undefined) {
@@ -172,4 +192,14 @@ export function createRequestBudget(
       timer = undefined;
     },
   };
+}
+
+/** Sends SETTINGS_MAX_CONCURRENT_STREAMS; a session that is going away is left alone. */
+function streamLimit(session: Http2Session, maxConcurrentStreams: number): void {
+  if (session.destroyed || session.closed) return;
+  try {
+    session.settings({ maxConcurrentStreams });
+  } catch {
+    // too many unacknowledged SETTINGS (a peer that never acknowledges): the byte and call caps still hold
+  }
 }

@@ -108,8 +108,10 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
   const { log } = options;
   const routes = new Map(options.methods.map((m) => [m.path, m]));
   const deadlines = createDeadlineTracker();
-  const budget = createRequestBudget(options.requestBudget ?? DEFAULT_REQUEST_BUDGET, undefined, (session) =>
-    sessions.socketOf(session),
+  const budget = createRequestBudget(
+    options.requestBudget ?? DEFAULT_REQUEST_BUDGET,
+    undefined,
+    HTTP2_OPTIONS.settings.maxConcurrentStreams,
   );
   const ctx: CallContext = { maxMessageBytes: options.maxMessageBytes, deadlines, budget, log };
   const sessions = createSessions({
