@@ -11,7 +11,7 @@
  * the server to close. At shutdown the wait is short; a stream that crosses the final GOAWAY is refused unprocessed,
  * which gRPC clients retry on a new connection.
  */
-import { constants, type Http2Session, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 
@@ -47,8 +47,7 @@ export interface Sessions {
    * session it closed gracefully waits for the peer to hang up; shutdown must not wait for that.
    */
   attachSocket(socket: Socket): void;
-  /** The raw socket of a tracked session (undefined if unknown). */
-  socketOf(session: Http2Session): Socket | undefined;
+
   /**
    * Shutdown: drains every connection (graceful GOAWAY) and closes each as soon as it has no call left, whether or
    * not the peer hangs up; connections that never completed the handshake are closed after a short wait. `quiet`
@@ -222,9 +221,6 @@ export function createSessions(options: SessionOptions): Sessions {
       tracked.active++;
       (stream as TrackedStream)[TRACKED] = tracked;
       stream.on("close", onTrackedStreamClose);
-    },
-    socketOf(session) {
-      return open.get(session as ServerHttp2Session)?.socket;
     },
     attachSocket(socket) {
       if (lastAdded !== undefined && lastAdded.socket === undefined) lastAdded.socket = socket;
