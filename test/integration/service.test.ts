@@ -111,27 +111,13 @@ describe("node dist/main.js", () => {
     expect(p.lines).toEqual([]);
   });
 
-  it.each([["1"], ["4"]])(
-    "exits 2 before forking WORKERS=%s when a TLS file is unreadable or TLS is asked of the gRPC server",
-    async (w) => {
-      const p = start({
-        WORKERS: w,
-        REDIS_URL: "rediss://127.0.0.1:1",
-        REDIS_TLS_CACERT: "/nonexistent/ca.pem",
-        GRPC_SERVER_USE_TLS: "true",
-      });
-      const { code } = await p.exited;
-      expect(code).toBe(2);
-      expect(p.stderr).toContain("cannot start, invalid settings");
-      expect(p.stderr).toContain("GRPC_SERVER_USE_TLS=true asks for TLS");
-      expect(p.lines).toEqual([]);
-      const files = start({ WORKERS: w, REDIS_URL: "rediss://127.0.0.1:1", REDIS_TLS_CACERT: "/nonexistent/ca.pem" });
-      expect((await files.exited).code).toBe(2);
-      expect(files.stderr).toContain("cannot start, invalid settings");
+  it.each([["1"], ["4"]])("exits 2 before forking WORKERS=%s when a REDIS_TLS_* file is unreadable", async (w) => {
+    const files = start({ WORKERS: w, REDIS_URL: "rediss://127.0.0.1:1", REDIS_TLS_CACERT: "/nonexistent/ca.pem" });
+    expect((await files.exited).code).toBe(2);
+    expect(files.stderr).toContain("cannot start, invalid settings");
     expect(files.stderr).toContain("REDIS_TLS_CACERT=/nonexistent/ca.pem: ENOENT");
-      expect(files.lines.filter((l) => l["msg"] === "starting workers")).toEqual([]);
-    },
-  );
+    expect(files.lines.filter((l) => l["msg"] === "starting workers")).toEqual([]);
+  });
 
   it("exits 1 with a fatal log when a port cannot be bound", async () => {
     const blocker: Server = createServer();

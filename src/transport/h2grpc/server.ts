@@ -131,7 +131,8 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
         handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       })
     : createServer(HTTP2_OPTIONS);
-  if (options.maxConnections !== undefined && options.maxConnections > 0) server.maxConnections = options.maxConnections;
+  if (options.maxConnections !== undefined && options.maxConnections > 0)
+    server.maxConnections = options.maxConnections;
 
   const onStreamError = (err: Error): void => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "gRPC stream error");

@@ -1,10 +1,7 @@
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { SettingsError } from "../../../src/domain/errors.js";
-import {
-  IGNORED_REFERENCE_ENV,
-  parseSettings,
-} from "../../../src/settings/settings.js";
+import { IGNORED_REFERENCE_ENV, parseSettings } from "../../../src/settings/settings.js";
 
 const CWD = "/srv/app";
 
