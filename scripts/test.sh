@@ -35,5 +35,7 @@ echo "== lint"
 npx biome check .
 echo "== build"
 npx tsc -p tsconfig.json
+# test/integration/idle-connections.test.ts holds 10,000 connections in the test process and in the service.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 echo "== tests"
 CI="${CI:-1}" npx vitest run "$@"

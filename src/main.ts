@@ -13,6 +13,7 @@ import { startClusterTelemetry, workerTelemetry } from "./cluster/telemetry.js";
 import { ConfigError, SettingsError } from "./domain/errors.js";
 import { type RunningService, startService } from "./service.js";
 import { loadSettings, type Settings } from "./settings/settings.js";
+import { checkStartupFiles } from "./startup-checks.js";
 import { createLogger, flushLogger } from "./telemetry/logger.js";
 import { loadStatsdMapper, type StatsdMapper } from "./telemetry/statsd-mapper.js";
 
@@ -93,7 +94,9 @@ function logStartupNotes(settings: Readonly<Settings>, role: ProcessRole, log: L
 
 function readSettings(): Readonly<Settings> | undefined {
   try {
-    return loadSettings();
+    const settings = loadSettings();
+    checkStartupFiles(settings);
+    return settings;
   } catch (err) {
     if (!(err instanceof SettingsError)) throw err;
     process.stderr.write(`sluice: cannot start, ${err.message}\n`);
@@ -116,13 +119,17 @@ function installSignalHandlers(service: Stoppable, settings: Readonly<Settings>,
     }
     stopping = true;
     log.info({ signal }, "shutting down");
+    const startedAt = performance.now();
     const hard = setTimeout(() => {
       log.error("shutdown did not finish in time; exiting");
       void exit(log, EXIT_FAILURE);
     }, settings.shutdownTimeoutMs + HARD_EXIT_MARGIN_MS);
     hard.unref();
     service.close().then(
-      () => exit(log, 0),
+      () => {
+        log.info({ durationMs: Math.round(performance.now() - startedAt) }, "shutdown complete");
+        return exit(log, 0);
+      },
       (err: unknown) => {
         log.error({ err }, "error while shutting down");
         return exit(log, EXIT_FAILURE);

@@ -104,6 +104,9 @@ export async function startService(settings: Readonly<Settings>, deps: ServiceDe
       : undefined;
     if (xds) cleanups.push(() => xds.close());
     telemetry.watchRules(rules);
+    if (watcher && !settings.observability.disableStats) {
+      stats.addGauge("ratelimit.service.config_watch_error", () => watcher.stats.watchError);
+    }
     const health = createHealth({
       requireConfig: settings.healthyWithAtLeastOneConfigLoaded,
       requireInitialRules: xds !== undefined && !settings.forceStartWithoutInitialConfig,
@@ -182,6 +185,7 @@ async function startServers(
   try {
     const debug = await startHttpServer({
       ...settings.debug,
+      maxConnections: settings.maxConnections,
       routes: debugRoutes({ rules, snapshot: cluster?.snapshot ?? (() => stats.snapshot()) }),
       log: log.child({ component: "debug-http" }),
     });
@@ -189,6 +193,7 @@ async function startServers(
     const httpLog = log.child({ component: "http" });
     const http = await startHttpServer({
       ...settings.http,
+      maxConnections: settings.maxConnections,
       routes: [
         healthcheckRoute(health),
         {
@@ -205,7 +210,14 @@ async function startServers(
       log: httpLog,
     });
     cleanups.push(() => http.close(deadline));
-    const grpc = await startGrpcServer({ ...settings.grpc, limiter, health, calls, log });
+    const grpc = await startGrpcServer({
+      ...settings.grpc,
+      maxConnections: settings.maxConnections,
+      limiter,
+      health,
+      calls,
+      log,
+    });
     cleanups.push(() => grpc.close(deadline));
     const metrics = cluster === undefined ? await startMetricsServer(settings, telemetry, log) : undefined;
     if (metrics !== undefined) cleanups.push(() => metrics.close(deadline));

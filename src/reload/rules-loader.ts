@@ -7,7 +7,14 @@
  *   is why a Kubernetes ConfigMap's `..data` link is skipped while the timestamped `..2024_…` directory it points
  *   to is read - and why such mounts need RUNTIME_IGNOREDOTFILES=true;
  * - with `ignoreDotFiles`, files and directories whose name starts with `.` are skipped;
- * - a file that cannot be read is skipped with a warning, not a load error (the reference only logs it).
+ * - a file that cannot be read is skipped with a warning, not a load error (the reference only logs it); so are
+ *   FIFOs, sockets and devices, including behind a symlink, and a file swapped for one of those between the
+ *   listing and the read: every file is opened non-blocking and checked with fstat on the open descriptor, so a
+ *   FIFO can never block the loader (issue 12: a `fifo.yaml` froze every later reload);
+ * - symlink loops fail stat with ELOOP and are skipped; a symlink to a directory is never followed, so the walk
+ *   cannot loop;
+ * - size limits: a file over RULES_LIMITS.maxFileBytes, or files over maxTotalBytes together, reject the load with
+ *   a ConfigError naming the file; nothing larger is read into memory.
  *
  * One deliberate difference: Markdown files (`*.md`) are documentation, not rules, and are skipped, so a README can
  * sit next to the rules (as `config/README.md` does in the quick start); the reference would try to parse it.
@@ -15,11 +22,21 @@
  * Files are returned sorted by name, so loads are reproducible (the reference's order is a Go map's, i.e. random).
  * Names are paths relative to the rules directory with `/` separators, e.g. `config.yaml` or `team-a/limits.yaml`.
  */
-import type { Dirent } from "node:fs";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { constants, type Dirent } from "node:fs";
+import { open, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleFile } from "../rules/schema.js";
+
+/** Documented limits on what a load reads (README "Rule files"). */
+export const RULES_LIMITS = Object.freeze({
+  /** Bytes in one rule file. */
+  maxFileBytes: 4 * 1024 * 1024,
+  /** Bytes in all rule files together. */
+  maxTotalBytes: 16 * 1024 * 1024,
+  /** Rules (descriptor items) in all files together. */
+  maxRules: 100_000,
+});
 
 /** Where the rule files live, as the RUNTIME_* settings give it. */
 export interface RulesLocation {
@@ -59,6 +76,13 @@ export async function readRuleFiles(dir: string, ignoreDotFiles: boolean): Promi
   const files: RuleFile[] = [];
   const skipped: SkippedFile[] = [];
   await walk(dir, "", ignoreDotFiles, files, skipped);
+  let total = 0;
+  for (const f of files) {
+    total += Buffer.byteLength(f.text);
+    if (total > RULES_LIMITS.maxTotalBytes) {
+      throw new ConfigError(f.name, "", `rule files together exceed ${RULES_LIMITS.maxTotalBytes} bytes`);
+    }
+  }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { files, skipped };
 }
@@ -87,22 +111,43 @@ async function walk(dir: string, prefix: string, ignoreDotFiles: boolean, files:
 }
 
 async function readOne(path: string, name: string, link: boolean, files: RuleFile[], skipped: SkippedFile[]) {
-  try {
-    if (link) {
-      const target = await stat(path);
-      if (target.isDirectory()) {
+  if (link) {
+    try {
+      if ((await stat(path)).isDirectory()) {
         skipped.push({ file: name, reason: "symlink to a directory (not followed, as the reference's loader)" });
         return;
       }
-      if (!target.isFile()) {
+    } catch (err) {
+      skipped.push({ file: name, reason: `cannot read (${errorCode(err)})` });
+      return;
+    }
+  }
+  let text: string;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer. What was opened is checked, not what was listed.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) {
         skipped.push({ file: name, reason: "not a regular file" });
         return;
       }
+      if (info.size > RULES_LIMITS.maxFileBytes) {
+        throw new ConfigError(name, "", `file is ${info.size} bytes, over the limit of ${RULES_LIMITS.maxFileBytes}`);
+      }
+      text = await handle.readFile("utf8");
+    } finally {
+      await handle.close();
     }
-    files.push({ name, text: await readFile(path, "utf8") });
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     skipped.push({ file: name, reason: `cannot read (${errorCode(err)})` });
+    return;
   }
+  if (Buffer.byteLength(text) > RULES_LIMITS.maxFileBytes) {
+    throw new ConfigError(name, "", `file is over the limit of ${RULES_LIMITS.maxFileBytes} bytes`);
+  }
+  files.push({ name, text });
 }
 
 function isDocumentation(name: string): boolean {

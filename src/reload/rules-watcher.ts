@@ -18,8 +18,22 @@
  * `..data` swap), plain `fs.watch` on the parent of RUNTIME_ROOT for the symlink swap (one directory, one name to
  * compare, nothing to gain from chokidar). After every swap the directory watcher is re-created, because an inotify
  * watch keeps following the directory the old symlink pointed to.
+ *
+ * The watcher cannot die silently (issue 12):
+ * - every reload re-creates the directory watcher before reading the files (a watch can stay attached to a
+ *   directory that was renamed away, e.g. config.yaml replaced by a directory that is then moved out); a change
+ *   in between is caught by the read that follows;
+ * - a watch error is logged and counted (`config_watch_error`) and re-creates the watcher through a reload;
+ * - every RESCAN_INTERVAL_MS the files are read again and hashed; a content hash that differs from the last load's
+ *   means the watcher missed a change: logged, counted, reloaded (with a fresh watcher). Its cost is bounded by
+ *   the loader's size limits (rules-loader.ts RULES_LIMITS);
+ * - a reload still running after STUCK_AFTER_MS is logged, counted and abandoned (its result is discarded), so one
+ *   read that never returns cannot block every later reload;
+ * - files that cannot be rule files (FIFOs, sockets, symlink loops, unreadable files) are skipped by the loader
+ *   with one log line each and never block a load; parsing runs in a worker thread (parse-off-loop.ts).
  */
 
+import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
@@ -27,11 +41,12 @@ import { type FSWatcher as DirectoryWatcher, watch as watchDirectory } from "cho
 import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
-import { compileRuleSet } from "../rules/compile.js";
-import type { ConfigWarning } from "../rules/schema.js";
+import { compileParsed } from "../rules/compile.js";
+import type { RuleFile } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
 import { createRuleHolder, type RuleHolder } from "./holder.js";
-import { readRuleFiles, rulesDirectory } from "./rules-loader.js";
+import { createRuleParser } from "./parse-off-loop.js";
+import { RULES_LIMITS, readRuleFiles, rulesDirectory } from "./rules-loader.js";
 
 /** The parsed RUNTIME_* settings (and MERGE_DOMAIN_CONFIG), plus what only the watcher needs. */
 export interface RulesWatcherOptions extends RuntimeSettings {
@@ -43,6 +58,13 @@ export interface RulesWatcherOptions extends RuntimeSettings {
    * and `lastError` are the holder's either way.
    */
   readonly holder?: RuleHolder;
+  /** Period of the content-hash rescan; 5 s by default. */
+  readonly rescanMs?: number;
+  /**
+   * false: no directory watcher, changes are found by the rescan alone (file systems without inotify events, such
+   * as some network mounts; and the rescan's own test). Default true.
+   */
+  readonly watchDirectory?: boolean;
 }
 
 /** A RuleSource backed by the rule directory. */
@@ -52,13 +74,20 @@ export interface RulesWatcher extends RuleSource {
   /** Stops watching and waits for an in-flight reload. Idempotent. */
   close(): Promise<void>;
   /** Reference counters `config_load_success` / `config_load_error`. */
-  readonly stats: { readonly loadSuccess: number; readonly loadError: number };
+  readonly stats: {
+    readonly loadSuccess: number;
+    readonly loadError: number;
+    /** Watch errors, changes found only by the rescan, and abandoned stuck reloads (`config_watch_error`). */
+    readonly watchError: number;
+  };
   /** The error of the last load, undefined after a good one. */
   readonly lastError: Error | undefined;
 }
 
 /** How often to look for a rules directory that does not exist (yet). */
 const MISSING_DIRECTORY_POLL_MS = 1000;
+const RESCAN_INTERVAL_MS = 5_000;
+const STUCK_AFTER_MS = 30_000;
 
 /** Creates a watcher; nothing is read or watched until `start()`. */
 export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
@@ -68,6 +97,17 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   const debounceMs = opts.debounceMs ?? 150;
   const holder = opts.holder ?? createRuleHolder();
   const feed = holder.register("file");
+  /** Watch errors, changes found only by the rescan, abandoned stuck reloads (`config_watch_error`). */
+  let watchError = 0;
+  const parser = createRuleParser();
+  const rescanMs = opts.rescanMs ?? RESCAN_INTERVAL_MS;
+  /** Content hash of what the last load read; the rescan compares against it. */
+  let loadedHash: string | undefined;
+  /** Bumped when a stuck reload is abandoned: its late result is dropped. */
+  let generation = 0;
+  let runningSince = 0;
+  let rescanTimer: NodeJS.Timeout | undefined;
+  let rescanning = false;
   let started = false;
   let closed = false;
   let debounce: NodeJS.Timeout | undefined;
@@ -79,17 +119,18 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   let watchedDirId: string | undefined;
 
   async function load(reason: string): Promise<void> {
+    const gen = generation;
     let names: readonly string[] = [];
     const previousVersion = holder.current()?.version;
     try {
       const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles);
+      if (gen !== generation) return;
+      loadedHash = contentHash(files);
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
-      const warnings: ConfigWarning[] = [];
-      const next = compileRuleSet(files, {
-        mergeDomainConfig: opts.mergeDomainConfig,
-        onWarning: (w) => warnings.push(w),
-      });
+      const { parsed, warnings } = await parser.parse(files, RULES_LIMITS.maxRules);
+      if (gen !== generation) return;
+      const next = compileParsed(files, parsed, { mergeDomainConfig: opts.mergeDomainConfig });
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
       const published = feed.publish(next, files);
       const summary = {
@@ -100,6 +141,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       };
       log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {
+      if (gen !== generation) return;
       const err = caught instanceof Error ? caught : new Error(String(caught));
       feed.reject(err);
       // A rule-file mistake is the user's, not the program's: its one message (file, YAML path, reason) is the whole
@@ -111,21 +153,53 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
     }
   }
 
+  /** The periodic safety net: a stuck reload is abandoned, a change the watcher missed is reloaded. */
+  async function rescan(): Promise<void> {
+    if (closed || rescanning) return;
+    if (running !== undefined) {
+      if (performance.now() - runningSince > STUCK_AFTER_MS) {
+        watchError++;
+        log.error({ dir, stuckMs: Math.round(performance.now() - runningSince) }, "rules reload stuck; abandoned");
+        generation++;
+        running = undefined;
+        watchedDirId = undefined; // re-create the watcher too
+        void run("reload was stuck");
+      }
+      return;
+    }
+    rescanning = true;
+    try {
+      const { files } = await readRuleFiles(dir, opts.ignoreDotFiles);
+      if (running === undefined && debounce === undefined && !closed && contentHash(files) !== loadedHash) {
+        watchError++;
+        log.warn({ dir }, "rules changed without a watch event; reloading with a new watcher");
+        void run("rescan found a change");
+      }
+    } catch {
+      // The directory is missing or over a size limit: the next load reports it (and loads set the hash).
+    } finally {
+      rescanning = false;
+    }
+  }
+
   /** Re-creates the directory watcher when the directory is new (first start, root swap, re-created directory). */
   async function syncDirectoryWatcher(): Promise<void> {
     const id = await directoryId(dir);
-    if (id === watchedDirId && (id === undefined || dirWatcher !== undefined)) return;
     const old = dirWatcher;
     dirWatcher = undefined;
     watchedDirId = id;
     await old?.close();
-    if (id === undefined || closed) return;
+    if (id === undefined || closed || opts.watchDirectory === false) return;
     const w = watchDirectory(dir, { ignoreInitial: true, followSymlinks: false, persistent: true });
     w.on("all", (event, path) => {
       if (log.isLevelEnabled("debug")) log.debug({ event, path }, "rules directory changed");
       schedule("directory changed");
     });
-    w.on("error", (err) => log.warn({ err, dir }, "rules directory watch error"));
+    w.on("error", (err) => {
+      watchError++;
+      log.error({ err, dir }, "rules directory watch error; re-creating the watcher");
+      schedule("watch error");
+    });
     await new Promise<void>((ready) => w.once("ready", () => ready()));
     dirWatcher = w;
   }
@@ -159,7 +233,9 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       again = true;
       return running;
     }
-    running = (async () => {
+    runningSince = performance.now();
+    const gen = generation;
+    const mine: Promise<void> = (async () => {
       let why = reason;
       do {
         again = false;
@@ -170,11 +246,12 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
           log.error({ err, dir }, "rules watcher failed");
         }
         why = "changed during reload";
-      } while (again && !closed);
+      } while (again && !closed && gen === generation);
     })().finally(() => {
-      running = undefined;
+      if (running === mine) running = undefined;
     });
-    return running;
+    running = mine;
+    return mine;
   }
 
   function schedule(reason: string): void {
@@ -190,7 +267,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   return {
     current: () => holder.current(),
     get stats() {
-      return holder.stats;
+      return { ...holder.stats, watchError };
     },
     get lastError() {
       return holder.lastError;
@@ -201,18 +278,29 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       log.info({ dir, watchRoot: opts.watchRoot, ignoreDotFiles: opts.ignoreDotFiles }, "loading rules");
       if (opts.watchRoot) watchRootSymlink();
       await run("startup");
+      rescanTimer = setInterval(() => void rescan(), rescanMs);
+      rescanTimer.unref();
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       clearTimeout(debounce);
       clearTimeout(poll);
+      clearInterval(rescanTimer);
       rootWatcher?.close();
       await running;
       await dirWatcher?.close();
       dirWatcher = undefined;
+      await parser.close();
     },
   };
+}
+
+/** Hash of the names and contents of the rule files, in load order. */
+function contentHash(files: readonly RuleFile[]): string {
+  const hash = createHash("sha256");
+  for (const f of files) hash.update(`${f.name.length}:${f.name}${Buffer.byteLength(f.text)}:`).update(f.text);
+  return hash.digest("hex");
 }
 
 /** Identity of the directory a path resolves to now (follows symlinks), or undefined when it does not exist. */

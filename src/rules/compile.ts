@@ -50,7 +50,19 @@ interface Scope {
 /** Compiles rule files (in the given order) into a RuleSet. Throws ConfigError on the first invalid input. */
 export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions): RuleSet {
   // Like the reference, every file is parsed before any is loaded, so a syntax error anywhere wins.
-  const parsed = files.map((file) => parseRuleFile(file, opts.onWarning));
+  return compileParsed(
+    files,
+    files.map((file) => parseRuleFile(file, opts.onWarning)),
+    opts,
+  );
+}
+
+/** The second half of compileRuleSet, for files parsed elsewhere (reload/parse-worker.ts parses off the loop). */
+export function compileParsed(
+  files: readonly RuleFile[],
+  parsed: readonly RawRuleFile[],
+  opts: CompileOptions,
+): RuleSet {
   const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
   for (const file of parsed) {
     if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");

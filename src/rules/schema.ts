@@ -6,7 +6,7 @@
  * the reference's decoder does not read it (e.g. `shadow_mode` inside `rate_limit`) is accepted and ignored as the
  * reference does, and reported through the warning sink so the loader can log it.
  */
-import { isMap, isScalar, type Node, parseAllDocuments, type YAMLMap } from "yaml";
+import { isMap, isScalar, type Node, parseDocument, type YAMLMap } from "yaml";
 import { ConfigError } from "../domain/errors.js";
 import { EXTENSION_KEYS, type RawExtension, readExtensions } from "./limit-keys.js";
 import {
@@ -108,11 +108,16 @@ const REPLACE_KEYS: ReadonlySet<string> = new Set(["name"]);
 /** The reference's validKeys plus Sluice's extension keys (rate_limits and rules/limit-keys.ts). */
 const ALL_KEYS: ReadonlySet<string> = new Set([...VALID_KEYS, "rate_limits", ...EXTENSION_KEYS]);
 
-/** Parses and shape-checks one rule file. Only the first YAML document is read, as go-yaml's Unmarshal does. */
+/**
+ * Parses and shape-checks one rule file. A file with more than one YAML document is rejected: go-yaml's Unmarshal
+ * (the reference) silently uses the first one, which hides mistakes, and parsing thousands of documents only to
+ * drop them stalled loads (issue 12). `parseDocument` stops at the second document.
+ */
 export function parseRuleFile(file: RuleFile, warn?: WarningSink): RawRuleFile {
-  const docs = parseAllDocuments(file.text, { version: "1.1", intAsBigInt: true, uniqueKeys: true });
-  const doc = docs[0];
-  if (doc === undefined) return { name: file.name, domain: "", descriptors: [] };
+  const doc = parseDocument(file.text, { version: "1.1", intAsBigInt: true, uniqueKeys: true });
+  if (doc.errors.some((e) => e.code === "MULTIPLE_DOCS")) {
+    throw new ConfigError(file.name, "", "file holds more than one YAML document (---); Sluice reads one per file");
+  }
   const error = doc.errors[0];
   if (error !== undefined) {
     const reason = (error.message.split("\n")[0] ?? error.code).replace(/:$/, "");

@@ -97,6 +97,11 @@ export interface Settings {
   readonly workersSet: boolean;
   /** Stats, Prometheus, statsd and tracing. */
   readonly observability: ObservabilitySettings;
+  /**
+   * MAX_CONNECTIONS: connections each listener (gRPC, HTTP, debug) of each process holds at once; more are closed
+   * on accept. Each costs a file descriptor and some memory; a fleet of Envoys needs one per Envoy worker thread.
+   */
+  readonly maxConnections: number;
   /** Reference variables that are set but not implemented by Sluice (logged at startup, never fatal). */
   readonly ignoredEnv: readonly string[];
 }
@@ -170,6 +175,7 @@ export function parseSettings(env: Env, cwd: string = process.cwd()): Readonly<S
     workers: p.int(env, "WORKERS", availableParallelism(), { min: 1, max: MAX_WORKERS }),
     workersSet: p.raw(env, "WORKERS") !== undefined,
     observability: parseObservability(env, p),
+    maxConnections: p.int(env, "MAX_CONNECTIONS", 10_000, { min: 1, max: 10_000_000 }),
     ignoredEnv: Object.freeze(IGNORED_REFERENCE_ENV.filter((name) => p.raw(env, name) !== undefined)),
   };
   p.throwIfAny();

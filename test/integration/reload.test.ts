@@ -74,7 +74,7 @@ describe("createRulesWatcher()", () => {
     const w = await startWatcher({ root: tmp });
     expect(w.current()?.domains).toEqual(["alpha", "beta"]);
     expect(limitOf(w, "beta")).toBe(6);
-    expect(w.stats).toEqual({ loadSuccess: 1, loadError: 0 });
+    expect(w.stats).toEqual({ loadSuccess: 1, loadError: 0, watchError: 0 });
     expect(w.lastError).toBeUndefined();
     const loaded = lines.find((l) => l.msg === "rules loaded");
     expect(loaded).toMatchObject({ level: 30, component: "rules-watcher", domains: 2, files: 2, reason: "startup" });
@@ -88,7 +88,7 @@ describe("createRulesWatcher()", () => {
     );
     const w = await startWatcher({ root: tmp });
     expect(w.current()).toBeUndefined();
-    expect(w.stats).toEqual({ loadSuccess: 0, loadError: 1 });
+    expect(w.stats).toEqual({ loadSuccess: 0, loadError: 1, watchError: 0 });
     expect(w.lastError).toBeInstanceOf(ConfigError);
     const failed = lines.find((l) => l.level === 50);
     expect(failed).toMatchObject({ msg: "rules load failed; no rules loaded, answering UNAVAILABLE", file: "a.yaml" });

@@ -111,6 +111,14 @@ describe("node dist/main.js", () => {
     expect(p.lines).toEqual([]);
   });
 
+  it.each([["1"], ["4"]])("exits 2 before forking WORKERS=%s when a REDIS_TLS_* file is unreadable", async (w) => {
+    const files = start({ WORKERS: w, REDIS_URL: "rediss://127.0.0.1:1", REDIS_TLS_CACERT: "/nonexistent/ca.pem" });
+    expect((await files.exited).code).toBe(2);
+    expect(files.stderr).toContain("cannot start, invalid settings");
+    expect(files.stderr).toContain("REDIS_TLS_CACERT=/nonexistent/ca.pem: ENOENT");
+    expect(files.lines.filter((l) => l["msg"] === "starting workers")).toEqual([]);
+  });
+
   it("exits 1 with a fatal log when a port cannot be bound", async () => {
     const blocker: Server = createServer();
     await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", r));

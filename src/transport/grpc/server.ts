@@ -27,6 +27,8 @@ export interface GrpcServerOptions {
   readonly tls?: GrpcTlsSettings | undefined;
   /** How often the TLS files are checked for a change; 5 s by default. */
   readonly tlsPollMs?: number;
+  /** MAX_CONNECTIONS. */
+  readonly maxConnections: number;
   readonly limiter: RateLimiter;
   readonly health: Health;
   readonly calls: CallObserver;
@@ -56,6 +58,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     maxConnectionAgeMs: options.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
     ...(tls ? { tls: tls.options } : {}),
+    maxConnections: options.maxConnections,
     log,
   });
   const port = await server.listen(options.uds ? { path: options.uds } : { host: options.host, port: options.port });

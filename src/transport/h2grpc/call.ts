@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { DeadlineTracker, Expirable } from "./deadlines.js";
 import { decompressMessage, messageLength, PREFIX_BYTES } from "./framing.js";
 import { GrpcStatus, type GrpcStatusCode, percentEncode } from "./protocol.js";
+import type { ConnectionLedger, ReadingCall, RequestBudget } from "./request-budget.js";
 
 /** A served method. Both unary and server-streaming methods receive exactly one request message. */
 export interface GrpcMethod {
@@ -27,6 +28,8 @@ export interface GrpcMethod {
 export interface CallContext {
   readonly maxMessageBytes: number;
   readonly deadlines: DeadlineTracker;
+  /** Bounds on unfinished requests (request-budget.ts). */
+  readonly budget: RequestBudget;
   readonly log: Logger;
 }
 
@@ -43,7 +46,7 @@ const END_STREAM = Object.freeze({ endStream: true, sendDate: false });
 type Phase = "reading" | "handling" | "done";
 
 /** Per-call state and the answering API handed to methods. */
-export class ServerCall implements Expirable {
+export class ServerCall implements Expirable, ReadingCall {
   private phase: Phase = "reading";
   private first: Buffer | undefined = undefined;
   private more: Buffer[] | undefined = undefined;
@@ -52,6 +55,8 @@ export class ServerCall implements Expirable {
   private requestEnded = false;
   /** Trailers sent when the stream asks for them ('wantTrailers'). */
   trailers: Readonly<Record<string, string>> = OK_TRAILERS;
+  readonly readStartMs: number;
+  readonly ledger: ConnectionLedger;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -60,7 +65,10 @@ export class ServerCall implements Expirable {
     private readonly encoding: string | undefined,
     readonly deadlineMs: number,
     private readonly requestHeaders: IncomingHttpHeaders,
-  ) {}
+  ) {
+    this.readStartMs = ctx.budget.now();
+    this.ledger = ctx.budget.ledgerOf(stream.session as NonNullable<typeof stream.session>);
+  }
 
   /** A request header (gRPC metadata) by lower-case name; the first value when repeated. */
   header(name: string): string | undefined {
@@ -74,6 +82,7 @@ export class ServerCall implements Expirable {
     stream[CALL] = this;
     stream.on("data", onData);
     stream.on("end", onEnd);
+    this.ctx.budget.open(this);
     if (this.deadlineMs !== Number.POSITIVE_INFINITY) this.ctx.deadlines.add(this);
   }
 
@@ -139,6 +148,17 @@ export class ServerCall implements Expirable {
     this.fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded");
   }
 
+  /** Bytes of the request held while reading (ReadingCall). */
+  get bufferedBytes(): number {
+    return this.received;
+  }
+
+  /** The request budget gave up on this unfinished request (request-budget.ts). */
+  shed(reason: "timeout" | "memory"): void {
+    if (reason === "timeout") this.fail(GrpcStatus.DEADLINE_EXCEEDED, "request not complete within the read timeout");
+    else this.fail(GrpcStatus.RESOURCE_EXHAUSTED, "too many unfinished requests on this server");
+  }
+
   /** Runs `listener` once when the stream closes for any reason (client cancel, connection loss, end). */
   onClose(listener: () => void): void {
     if (this.stream.destroyed) listener();
@@ -148,6 +168,7 @@ export class ServerCall implements Expirable {
   /** Marks the call answered; false if it already was or nobody is listening any more. */
   private finish(): boolean {
     if (this.phase === "done") return false;
+    if (this.phase === "reading") this.ctx.budget.release(this);
     this.phase = "done";
     this.first = undefined;
     this.more = undefined;
@@ -159,6 +180,10 @@ export class ServerCall implements Expirable {
   receive(chunk: Buffer): void {
     if (this.phase !== "reading") return; // answered already: the rest is discarded
     this.received += chunk.length;
+    if (!this.ctx.budget.grow(this, chunk.length)) {
+      this.fail(GrpcStatus.RESOURCE_EXHAUSTED, "too many unfinished request bytes on this connection");
+      return;
+    }
     if (this.first === undefined) this.first = chunk;
     else if (this.more === undefined) this.more = [chunk];
     else this.more.push(chunk);
@@ -177,8 +202,16 @@ export class ServerCall implements Expirable {
     }
   }
 
-  /** The client half-closed: exactly one complete message must have arrived. */
+  /**
+   * The client half-closed: exactly one complete message must have arrived. node:http2 also ends the readable side
+   * when the stream is reset or its connection goes away; such a request never ended, so it is dropped unanswered
+   * and never reaches the method (nothing is counted for it).
+   */
   endOfRequest(): void {
+    if (this.cancelled) {
+      this.finish();
+      return;
+    }
     this.requestEnded = true;
     if (this.phase !== "reading") return;
     const first = this.first;
@@ -208,6 +241,7 @@ export class ServerCall implements Expirable {
       this.expire(); // not started at all: nothing counted for a call whose client has given up
       return;
     }
+    this.ctx.budget.release(this);
     this.phase = "handling";
     this.first = undefined;
     this.more = undefined;

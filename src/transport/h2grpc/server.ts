@@ -12,18 +12,20 @@
  * deadline. node:cluster shares the listener between WORKERS like any net server.
  */
 import {
+  constants,
   createSecureServer,
   createServer,
   type IncomingHttpHeaders,
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { type CallContext, type GrpcMethod, ServerCall, sendHttpError, sendTrailersOnly } from "./call.js";
 import { createDeadlineTracker } from "./deadlines.js";
 import { GrpcStatus, isGrpcProtoContentType, parseGrpcTimeout } from "./protocol.js";
+import { createRequestBudget, DEFAULT_REQUEST_BUDGET, type RequestBudgetLimits } from "./request-budget.js";
 import { createSessions } from "./sessions.js";
 
 export interface H2GrpcServerOptions {
@@ -38,6 +40,12 @@ export interface H2GrpcServerOptions {
   readonly livenessIntervalMs?: number;
   /** Serve TLS instead of cleartext. */
   readonly tls?: H2TlsOptions;
+  /** Preface + SETTINGS must arrive within this; default 10 s. */
+  readonly handshakeTimeoutMs?: number;
+  /** Connections accepted at once; more are closed on accept (net.Server maxConnections). 0 = no cap. */
+  readonly maxConnections?: number;
+  /** Bounds on unfinished requests (request-budget.ts). */
+  readonly requestBudget?: RequestBudgetLimits;
   readonly log: Logger;
 }
 
@@ -54,6 +62,7 @@ export interface H2TlsOptions {
 }
 
 const DEFAULT_LIVENESS_INTERVAL_MS = 60_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** Where to listen: TCP host and port (0 = any free port), or a unix socket path. */
 export type ListenTarget = { readonly host: string; readonly port: number } | { readonly path: string };
@@ -72,12 +81,24 @@ export interface H2GrpcServer {
  * reached); a request's header list is small (Envoy and gRPC clients send a few hundred bytes), 16 KiB is gRPC's
  * usual hard limit; per-session memory bounds what one peer can make nghttp2 hold.
  */
+const MAX_HEADER_LIST_BYTES = 16 * 1024;
+
+/**
+ * The size SETTINGS_MAX_HEADER_LIST_SIZE speaks of (RFC 9113 §6.5.2: name + value + 32 per field). nghttp2 only
+ * advertises the setting; this enforces it. A few fields per call, so the sum is cheap.
+ */
+function headerListSize(raw: readonly string[]): number {
+  let size = 0;
+  for (let i = 0; i < raw.length; i++) size += (raw[i] as string).length + 16;
+  return size;
+}
+
 const HTTP2_OPTIONS = Object.freeze({
   maxSessionMemory: 32, // MB
   maxHeaderListPairs: 128,
   settings: Object.freeze({
     maxConcurrentStreams: 1_000,
-    maxHeaderListSize: 16 * 1024,
+    maxHeaderListSize: MAX_HEADER_LIST_BYTES,
     enablePush: false,
   }),
 });
@@ -87,11 +108,17 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
   const { log } = options;
   const routes = new Map(options.methods.map((m) => [m.path, m]));
   const deadlines = createDeadlineTracker();
-  const ctx: CallContext = { maxMessageBytes: options.maxMessageBytes, deadlines, log };
+  const budget = createRequestBudget(
+    options.requestBudget ?? DEFAULT_REQUEST_BUDGET,
+    undefined,
+    HTTP2_OPTIONS.settings.maxConcurrentStreams,
+  );
+  const ctx: CallContext = { maxMessageBytes: options.maxMessageBytes, deadlines, budget, log };
   const sessions = createSessions({
     maxConnectionAgeMs: options.maxConnectionAgeMs,
     maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
     livenessIntervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     log,
   });
   const tls = options.tls;
@@ -101,8 +128,11 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
         ...tls.context,
         requestCert: tls.requireClientCert,
         rejectUnauthorized: tls.requireClientCert,
+        handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       })
     : createServer(HTTP2_OPTIONS);
+  if (options.maxConnections !== undefined && options.maxConnections > 0)
+    server.maxConnections = options.maxConnections;
 
   const onStreamError = (err: Error): void => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "gRPC stream error");
@@ -118,12 +148,22 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
   server.on("tlsClientError", (err) => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "TLS handshake refused");
   });
+  // node:http2's own listener of this event runs first and emits 'session' synchronously: this is that session's
+  // socket (the TCP socket in cleartext, the TLS socket once its handshake is done with TLS).
+  server.on(tls ? "secureConnection" : "connection", (socket: Socket) => sessions.attachSocket(socket));
   server.on("sessionError", (err) => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "HTTP/2 session error; connection closed");
   });
-  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+  server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
     stream.on("error", onStreamError);
+    sessions.streamOpened(stream);
     try {
+      if (headerListSize(raw) > MAX_HEADER_LIST_BYTES) {
+        const detail = `request header list larger than ${MAX_HEADER_LIST_BYTES} bytes`;
+        sendTrailersOnly(stream, GrpcStatus.RESOURCE_EXHAUSTED, detail);
+        stream.close(constants.NGHTTP2_NO_ERROR);
+        return;
+      }
       dispatch(stream, headers);
     } catch (err) {
       log.error({ err }, "gRPC dispatch failed");
@@ -196,11 +236,13 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
         function done(): void {
           clearTimeout(cut);
           deadlines.clear();
+          budget.clear();
           sessions.stop();
           resolve();
         }
         server.close(() => done());
-        sessions.drainAll();
+        // Resolve once no call is in flight: the connections still open are idle and are being cut.
+        sessions.drainAll(() => done());
       });
       return closing;
     },

@@ -11,7 +11,8 @@
  * the server to close. At shutdown the wait is short; a stream that crosses the final GOAWAY is refused unprocessed,
  * which gRPC clients retry on a new connection.
  */
-import { constants, type ServerHttp2Session } from "node:http2";
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 
 /** Largest HTTP/2 stream id: "every stream may still complete" in the first GOAWAY. */
@@ -19,6 +20,8 @@ const MAX_STREAM_ID = 2 ** 31 - 1;
 /** How long the first GOAWAY's PING may go unanswered before the final GOAWAY: at max age, and at shutdown. */
 const AGE_PING_WAIT_MS = 1_000;
 const SHUTDOWN_PING_WAIT_MS = 100;
+/** How often shutdown looks for drained connections whose peer has not hung up yet. */
+const SHUTDOWN_SWEEP_MS = 25;
 /** setTimeout's largest delay; an age at or above it means "no maximum". */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -27,6 +30,8 @@ export interface SessionOptions {
   readonly maxConnectionAgeGraceMs: number;
   /** How often each connection is PINGed; one left unanswered until the next round closes the connection. */
   readonly livenessIntervalMs: number;
+  /** A connection whose client has not sent the HTTP/2 preface and SETTINGS this long after accept is closed. */
+  readonly handshakeTimeoutMs: number;
   readonly log: Logger;
   /** Jitter source, [0, 1). */
   readonly random?: () => number;
@@ -35,8 +40,20 @@ export interface SessionOptions {
 export interface Sessions {
   /** Starts tracking a new session (age timer, liveness PINGs). */
   add(session: ServerHttp2Session): void;
-  /** Drains every open session (graceful GOAWAY); they close once their calls finish. */
-  drainAll(): void;
+  /** Counts an open stream of a tracked session until it closes (shutdown cuts a connection once it has none). */
+  streamOpened(stream: ServerHttp2Stream): void;
+  /**
+   * The raw socket of the session added last. node:http2 hides it behind a proxy that cannot be destroyed, and a
+   * session it closed gracefully waits for the peer to hang up; shutdown must not wait for that.
+   */
+  attachSocket(socket: Socket): void;
+
+  /**
+   * Shutdown: drains every connection (graceful GOAWAY) and closes each as soon as it has no call left, whether or
+   * not the peer hangs up; connections that never completed the handshake are closed after a short wait. `quiet`
+   * runs once no connection has a call left.
+   */
+  drainAll(quiet: () => void): void;
   /** Cuts every open session at once. */
   destroyAll(): void;
   /** Stops the liveness timer (sessions are left as they are). */
@@ -47,6 +64,23 @@ export interface Sessions {
 interface Tracked {
   /** A liveness PING is out and not acknowledged yet. */
   awaitingPing: boolean;
+  /** The client's SETTINGS arrived (the HTTP/2 handshake is complete). */
+  settled: boolean;
+  socket: Socket | undefined;
+  /** Streams open now (opened by the client, not yet closed). */
+  active: number;
+  /** Shutdown sent the first GOAWAY. */
+  draining: boolean;
+  /** Shutdown sent the final GOAWAY: the connection is cut once `active` is 0. */
+  finalSent: boolean;
+}
+
+const TRACKED: unique symbol = Symbol("tracked session");
+type TrackedStream = ServerHttp2Stream & { [TRACKED]?: Tracked };
+
+function onTrackedStreamClose(this: TrackedStream): void {
+  const tracked = this[TRACKED];
+  if (tracked !== undefined) tracked.active--;
 }
 
 /**
@@ -59,9 +93,64 @@ export function createSessions(options: SessionOptions): Sessions {
   const open = new Map<ServerHttp2Session, Tracked>();
   const random = options.random ?? Math.random;
   let liveness: NodeJS.Timeout | undefined;
+  let shutdownSweep: NodeJS.Timeout | undefined;
+  let lastAdded: Tracked | undefined;
+  const cut = (session: ServerHttp2Session, tracked: Tracked | undefined): void => {
+    // Neither session.destroy() nor socket.destroy() closes a socket whose handle nghttp2 has consumed (and after
+    // them a reset is a no-op); a reset first does.
+    const socket = tracked?.socket;
+    if (socket !== undefined && !socket.destroyed) {
+      try {
+        socket.resetAndDestroy();
+      } catch {
+        socket.destroy(); // a TLS socket: not a TCP handle, and not consumed by nghttp2 either
+      }
+    }
+    session.destroy();
+  };
+  let onQuiet: (() => void) | undefined;
+  let drainStartedAt = 0;
+  /**
+   * Shutdown does not close() sessions: node would then wait for the peer to hang up, forever for a peer that
+   * ignores GOAWAY. A connection is quiet once its final GOAWAY is out and its last stream has closed, or when it
+   * has not completed the handshake within the short shutdown wait. Once every connection is quiet, `onQuiet` runs
+   * (nothing is in flight any more, so the process may exit and let the kernel close them all at once) and then
+   * the quiet connections are cut.
+   */
+  const sweepDrained = (): void => {
+    const graceOver = performance.now() - drainStartedAt >= SHUTDOWN_PING_WAIT_MS;
+    const quiet: [ServerHttp2Session, Tracked][] = [];
+    for (const entry of open) {
+      const tracked = entry[1];
+      if ((tracked.finalSent && tracked.active <= 0) || (!tracked.settled && graceOver)) quiet.push(entry);
+      else if (tracked.settled && !tracked.finalSent && !tracked.draining) drainForShutdown(entry[0], tracked);
+    }
+    if (quiet.length === open.size && onQuiet !== undefined) {
+      const notify = onQuiet;
+      onQuiet = undefined;
+      notify();
+    }
+    if (quiet.length > 0)
+      setImmediate(() => {
+        for (const [session, tracked] of quiet) cut(session, tracked);
+      });
+  };
+  const drainForShutdown = (session: ServerHttp2Session, tracked: Tracked): void => {
+    tracked.draining = true;
+    drainSession(session, SHUTDOWN_PING_WAIT_MS, () => {
+      tracked.finalSent = true;
+      try {
+        if (!session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR, session.state.lastProcStreamID ?? 0);
+      } catch {
+        // already going away
+      }
+    });
+  };
   const ageOut = (session: ServerHttp2Session): void => {
     if (options.log.isLevelEnabled("debug")) options.log.debug("gRPC connection reached its maximum age; draining");
-    drainSession(session, AGE_PING_WAIT_MS);
+    drainSession(session, AGE_PING_WAIT_MS, () => {
+      if (!session.closed && !session.destroyed) session.close();
+    });
     const grace = setTimeout(() => session.destroy(), Math.min(MAX_TIMER_MS, options.maxConnectionAgeGraceMs));
     grace.unref();
     session.once("close", () => clearTimeout(grace));
@@ -70,7 +159,7 @@ export function createSessions(options: SessionOptions): Sessions {
     for (const [session, tracked] of open) {
       if (tracked.awaitingPing) {
         if (options.log.isLevelEnabled("debug")) options.log.debug("gRPC connection stopped answering PINGs; closing");
-        session.destroy();
+        cut(session, tracked);
         continue;
       }
       tracked.awaitingPing = true;
@@ -78,9 +167,9 @@ export function createSessions(options: SessionOptions): Sessions {
         const answered = (): void => {
           tracked.awaitingPing = false;
         };
-        if (!session.ping(answered)) session.destroy();
+        if (!session.ping(answered)) cut(session, tracked);
       } catch {
-        session.destroy();
+        cut(session, tracked);
       }
     }
   };
@@ -90,7 +179,25 @@ export function createSessions(options: SessionOptions): Sessions {
   };
   return {
     add(session) {
-      open.set(session, { awaitingPing: false });
+      const tracked: Tracked = {
+        awaitingPing: false,
+        settled: false,
+        socket: undefined,
+        active: 0,
+        draining: false,
+        finalSent: false,
+      };
+      open.set(session, tracked);
+      lastAdded = tracked;
+      const handshake = setTimeout(() => {
+        if (options.log.isLevelEnabled("debug")) options.log.debug("HTTP/2 handshake not completed in time; closing");
+        cut(session, tracked);
+      }, options.handshakeTimeoutMs);
+      handshake.unref();
+      session.once("remoteSettings", () => {
+        tracked.settled = true;
+        clearTimeout(handshake);
+      });
       if (liveness === undefined) {
         liveness = setInterval(checkLiveness, options.livenessIntervalMs);
         liveness.unref();
@@ -102,18 +209,40 @@ export function createSessions(options: SessionOptions): Sessions {
         age.unref();
       }
       session.once("close", () => {
+        clearTimeout(handshake);
         open.delete(session);
         if (age !== undefined) clearTimeout(age);
         if (open.size === 0) stopLiveness();
       });
     },
-    drainAll() {
-      for (const session of open.keys()) drainSession(session, SHUTDOWN_PING_WAIT_MS);
+    streamOpened(stream) {
+      const tracked = open.get(stream.session as ServerHttp2Session);
+      if (tracked === undefined) return;
+      tracked.active++;
+      (stream as TrackedStream)[TRACKED] = tracked;
+      stream.on("close", onTrackedStreamClose);
+    },
+    attachSocket(socket) {
+      if (lastAdded !== undefined && lastAdded.socket === undefined) lastAdded.socket = socket;
+      lastAdded = undefined;
+    },
+    drainAll(quiet) {
+      onQuiet = quiet;
+      drainStartedAt = performance.now();
+      // Sessions without SETTINGS yet get the short wait (a client that has just connected may have its bytes in
+      // flight; the sweep drains it if they arrive); one that is not speaking HTTP/2 is then cut.
+      for (const [session, tracked] of open) if (tracked.settled) drainForShutdown(session, tracked);
+      shutdownSweep ??= setInterval(sweepDrained, SHUTDOWN_SWEEP_MS);
+      shutdownSweep.unref();
     },
     destroyAll() {
-      for (const session of open.keys()) session.destroy();
+      for (const [session, tracked] of open) cut(session, tracked);
     },
-    stop: stopLiveness,
+    stop() {
+      stopLiveness();
+      if (shutdownSweep !== undefined) clearInterval(shutdownSweep);
+      shutdownSweep = undefined;
+    },
     get size() {
       return open.size;
     },
@@ -121,14 +250,17 @@ export function createSessions(options: SessionOptions): Sessions {
 }
 
 /** Graceful GOAWAY in two steps (see the file comment). Safe to call more than once and on a dying session. */
-function drainSession(session: ServerHttp2Session, pingWaitMs: number): void {
-  if (session.closed || session.destroyed) return;
+function drainSession(session: ServerHttp2Session, pingWaitMs: number, sendFinal: () => void): void {
+  if (session.closed || session.destroyed) {
+    sendFinal();
+    return;
+  }
   let done = false;
   const finalGoaway = (): void => {
     if (done) return;
     done = true;
     clearTimeout(wait);
-    if (!session.closed && !session.destroyed) session.close();
+    sendFinal();
   };
   const wait = setTimeout(finalGoaway, pingWaitMs);
   wait.unref();

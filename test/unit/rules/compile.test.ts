@@ -225,9 +225,17 @@ describe("compileRuleSet()", () => {
     ]);
   });
 
-  it("reads only the first YAML document of a file, as go-yaml's Unmarshal does", () => {
-    const rs = compileText("domain: first\n---\ndomain: second\n  bad: [\n");
-    expect(rs.domains).toEqual(["first"]);
+  it("rejects a file with more than one YAML document, without parsing past the second", () => {
+    expect(() => compileText("domain: first\n---\ndomain: second\n  bad: [\n")).toThrow(/more than one YAML document/);
+    const many = Array.from({ length: 20_000 }, (_, i) => `domain: d${i}\n`).join("---\n");
+    const t0 = performance.now();
+    expect(() => compileText(many)).toThrow(/more than one YAML document/);
+    // Parsing 20,000 documents takes seconds; stopping at the second takes well under one even on a busy machine.
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
+  it("accepts a single document that starts with ---", () => {
+    expect(compileText("---\ndomain: only\n").domains).toEqual(["only"]);
   });
 
   it("rejects a file whose aliases expand without bound", () => {

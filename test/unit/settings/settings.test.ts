@@ -222,6 +222,12 @@ describe("parseSettings()", () => {
     expect(parseSettings(env, CWD).ignoredEnv).toHaveLength(IGNORED_REFERENCE_ENV.length);
   });
 
+  it("reads MAX_CONNECTIONS (default 10,000) and rejects garbage", () => {
+    expect(parseSettings({}, CWD).maxConnections).toBe(10_000);
+    expect(parseSettings({ MAX_CONNECTIONS: "50" }, CWD).maxConnections).toBe(50);
+    expect(() => parseSettings({ MAX_CONNECTIONS: "0" }, CWD)).toThrow(/MAX_CONNECTIONS/);
+  });
+
   it("treats empty values as unset", () => {
     expect(parseSettings({ PORT: "", LOG_LEVEL: "", RUNTIME_ROOT: "" }, CWD)).toMatchObject({
       http: { port: 8080 },

@@ -47,3 +47,31 @@ describe("createLogger()", () => {
     }
   });
 });
+
+describe("control characters in logged errors", () => {
+  const forged = "bad value\n[12:00:00.000] INFO: forged line\r\u001b[31m";
+  it("are escaped in LOG_FORMAT=text, message and stack alike", () => {
+    let out = "";
+    const stream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        out += chunk.toString("utf8");
+        done();
+      },
+    });
+    const log = createLogger({ logLevel: "info", logFormat: "text" }, stream);
+    log.error({ err: new Error(forged) }, "request failed");
+    expect(out).not.toContain("\n[12:00:00.000] INFO: forged line");
+    expect(out).not.toContain("\r");
+    expect(out).not.toContain("\u001b");
+    expect(out).toContain("bad value\\u000a[12:00:00.000] INFO: forged line\\u000d\\u001b[31m");
+  });
+
+  it("are escaped in LOG_FORMAT=json too", () => {
+    const { stream, lines } = sink();
+    createLogger({ logLevel: "info", logFormat: "json" }, stream).error({ err: new Error(forged) }, "request failed");
+    expect(lines).toHaveLength(1);
+    const err = lines[0]?.["err"] as { message: string; stack: string };
+    expect(err.message).toBe("bad value\\u000a[12:00:00.000] INFO: forged line\\u000d\\u001b[31m");
+    expect(err.stack.split("\n")[0]).toBe(`Error: ${err.message}`);
+  });
+});

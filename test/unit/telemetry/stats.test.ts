@@ -160,3 +160,17 @@ describe("formatStats()", () => {
     ).toBe("a.b: 1\nc: 22\n");
   });
 });
+
+describe("control characters in request values", () => {
+  it("never reach /stats: a CR/LF in a detailed_metric value cannot forge a line", () => {
+    const stats = createStats();
+    const forged = "v\r\nratelimit.service.config_load_error: 12345\u0000\u001b\u007f";
+    stats.descriptorDecided(outcome("d.k", { metricKey: `d.k_${forged}` }));
+    stats.domainNotFound(`dom\n${forged}`);
+    const text = formatStats(stats.snapshot());
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: asserting their absence
+    expect(text.replace(/\n/g, "")).not.toMatch(/[\u0000-\u001f\u007f]/);
+    expect(text.split("\n").filter((l) => l.startsWith("ratelimit.service.config_load_error"))).toEqual([]);
+    for (const line of text.trimEnd().split("\n")) expect(line).toMatch(/^[^:]*: \d+$/);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * The rules watcher under hostile directory changes (issue 12): each case reproduces a change that once stopped
+ * directory-triggered reloads for good, then proves that an ordinary in-place edit still reloads within 1 s.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ConfigError } from "../../src/domain/errors.js";
+import { createRuleParser } from "../../src/reload/parse-off-loop.js";
+import { RULES_LIMITS, readRuleFiles } from "../../src/reload/rules-loader.js";
+import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
+import { createLogSink, type LogLine } from "../helpers/log-sink.js";
+
+let tmp: string;
+let dir: string;
+let watcher: RulesWatcher | undefined;
+let lines: LogLine[];
+const servers: Server[] = [];
+
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), "sluice-reload-hostile-"));
+  dir = join(tmp, "config");
+  mkdirSync(dir);
+});
+afterEach(async () => {
+  await watcher?.close();
+  watcher = undefined;
+  for (const s of servers.splice(0)) s.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const rules = (rpu: number): string =>
+  `domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: ${rpu}}\n`;
+
+async function start(watchRoot = true): Promise<RulesWatcher> {
+  writeFileSync(join(dir, "config.yaml"), rules(1));
+  const sink = createLogSink("debug");
+  lines = sink.lines;
+  watcher = createRulesWatcher({
+    root: tmp,
+    subdirectory: "",
+    appDirectory: "config",
+    ignoreDotFiles: false,
+    watchRoot,
+    mergeDomainConfig: false,
+    log: sink.logger,
+    debounceMs: 50,
+  });
+  await watcher.start();
+  expect(limit()).toBe(1);
+  return watcher;
+}
+
+const limit = (): number | undefined =>
+  watcher?.current()?.findRule("d", [{ key: "k", value: "v" }])?.limits[0]?.requestsPerUnit;
+
+async function until(probe: () => boolean, ms: number): Promise<void> {
+  const t0 = Date.now();
+  while (!probe()) {
+    if (Date.now() - t0 > ms) throw new Error(`not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Lets a burst of changes settle: waits for the reload they trigger. */
+async function settled(): Promise<void> {
+  const before = (watcher?.stats.loadSuccess ?? 0) + (watcher?.stats.loadError ?? 0);
+  await until(() => (watcher?.stats.loadSuccess ?? 0) + (watcher?.stats.loadError ?? 0) > before, 5_000);
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+/** The proof after each case: an ordinary in-place edit of config.yaml is loaded within 1 s. */
+async function editReloadsWithin1s(rpu: number): Promise<void> {
+  writeFileSync(join(dir, "config.yaml"), rules(rpu));
+  await until(() => limit() === rpu, 1_000);
+}
+
+describe("rules watcher under hostile changes", () => {
+  it("survives config.yaml replaced by a directory that is then moved out of the rules directory", async () => {
+    await start();
+    rmSync(join(dir, "config.yaml"));
+    mkdirSync(join(dir, "config.yaml"));
+    await new Promise((r) => setTimeout(r, 300));
+    renameSync(join(dir, "config.yaml"), join(tmp, "moved-away"));
+    await new Promise((r) => setTimeout(r, 300));
+    writeFileSync(join(dir, "config.yaml"), rules(3));
+    await until(() => limit() === 3, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    await editReloadsWithin1s(4);
+    await editReloadsWithin1s(5);
+  });
+
+  it("skips a FIFO and a subdirectory of symlink loops with one log line each, then keeps reloading", async () => {
+    await start();
+    const sub = join(dir, "sub");
+    mkdirSync(sub);
+    symlinkSync("..", join(sub, "up"));
+    symlinkSync(dir, join(sub, "root"));
+    symlinkSync("loop.yaml", join(sub, "loop.yaml"));
+    execFileSync("mkfifo", [join(dir, "fifo.yaml")]);
+    await settled();
+    const skipped = lines.filter((l) => l.msg === "rule file skipped").map((l) => `${l["file"]}: ${l["reason"]}`);
+    expect(skipped).toContain("fifo.yaml: not a regular file");
+    expect(skipped.some((s) => s.startsWith("sub/loop.yaml: cannot read (ELOOP)"))).toBe(true);
+    expect(skipped.some((s) => s.startsWith("sub/up: symlink to a directory"))).toBe(true);
+    rmSync(sub, { recursive: true });
+    rmSync(join(dir, "fifo.yaml"));
+    await settled();
+    await editReloadsWithin1s(6);
+  });
+
+  it("skips a unix socket and a symlink to a FIFO, then keeps reloading", async () => {
+    await start();
+    const server = createServer();
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(join(dir, "sock.yaml"), () => r()));
+    execFileSync("mkfifo", [join(tmp, "outside-fifo")]);
+    symlinkSync(join(tmp, "outside-fifo"), join(dir, "via-link.yaml"));
+    await settled();
+    const skipped = lines.filter((l) => l.msg === "rule file skipped").map((l) => l["file"]);
+    expect(skipped).toEqual(expect.arrayContaining(["sock.yaml", "via-link.yaml"]));
+    await editReloadsWithin1s(7);
+  });
+
+  it("skips an unreadable file (a dangling symlink) and keeps reloading", async () => {
+    await start();
+    symlinkSync(join(tmp, "nowhere.yaml"), join(dir, "dangling.yaml"));
+    await editReloadsWithin1s(8);
+    expect(lines.some((l) => l.msg === "rule file skipped" && l["file"] === "dangling.yaml")).toBe(true);
+  });
+
+  it("finds a change no watch event reports with the content-hash rescan, counts and logs it", async () => {
+    writeFileSync(join(dir, "config.yaml"), rules(1));
+    const sink = createLogSink("debug");
+    lines = sink.lines;
+    watcher = createRulesWatcher({
+      root: tmp,
+      subdirectory: "",
+      appDirectory: "config",
+      ignoreDotFiles: false,
+      watchRoot: false,
+      mergeDomainConfig: false,
+      log: sink.logger,
+      debounceMs: 50,
+      rescanMs: 100,
+      watchDirectory: false, // a watcher that hears nothing
+    });
+    await watcher.start();
+    expect(limit()).toBe(1);
+    writeFileSync(join(dir, "config.yaml"), rules(9));
+    await until(() => limit() === 9, 2_000);
+    expect(watcher.stats.watchError).toBe(1);
+    expect(
+      lines.filter((l) => l.msg === "rules changed without a watch event; reloading with a new watcher"),
+    ).toHaveLength(1);
+  });
+});
+
+describe("rule size limits", () => {
+  it("rejects a file over the per-file byte limit, naming it, without reading it", async () => {
+    writeFileSync(join(dir, "big.yaml"), Buffer.alloc(RULES_LIMITS.maxFileBytes + 1, 0x20));
+    const err = await readRuleFiles(dir, false).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).file).toBe("big.yaml");
+    expect((err as ConfigError).message).toMatch(/over the limit of 4194304/);
+  });
+
+  it("rejects rule files holding more rules than the limit, naming the file", async () => {
+    const parser = createRuleParser();
+    try {
+      const many = `domain: d\ndescriptors:\n${Array.from({ length: 5 }, (_, i) => `  - key: k${i}\n`).join("")}`;
+      const err = await parser.parse([{ name: "many.yaml", text: many }], 4).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toBe("many.yaml: rule files together hold more than 4 rules");
+    } finally {
+      await parser.close();
+    }
+  });
+});
