@@ -151,6 +151,14 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
   // node:http2's own listener of this event runs first and emits 'session' synchronously: this is that session's
   // socket (the TCP socket in cleartext, the TLS socket once its handshake is done with TLS).
   server.on(tls ? "secureConnection" : "connection", (socket: Socket) => sessions.attachSocket(socket));
+  // Every accepted TCP connection, whatever became of it (an HTTP/2 session, a TLS handshake still running, or
+  // nothing yet): once shutdown has nothing in flight, whatever is still open is reset, so no connection can keep
+  // the process or a client waiting.
+  const accepted = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    accepted.add(socket);
+    socket.once("close", () => accepted.delete(socket));
+  });
   server.on("sessionError", (err) => {
     if (log.isLevelEnabled("debug")) log.debug({ err }, "HTTP/2 session error; connection closed");
   });
@@ -238,7 +246,19 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
           deadlines.clear();
           budget.clear();
           sessions.stop();
+          setImmediate(resetRemaining);
           resolve();
+        }
+        function resetRemaining(): void {
+          for (const socket of accepted) {
+            if (socket.destroyed) continue;
+            try {
+              socket.resetAndDestroy();
+            } catch {
+              socket.destroy();
+            }
+          }
+          accepted.clear();
         }
         server.close(() => done());
         // Resolve once no call is in flight: the connections still open are idle and are being cut.

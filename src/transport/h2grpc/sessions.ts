@@ -139,6 +139,13 @@ export function createSessions(options: SessionOptions): Sessions {
     tracked.draining = true;
     drainSession(session, SHUTDOWN_PING_WAIT_MS, () => {
       tracked.finalSent = true;
+      // Nothing in flight: reset now rather than send the final GOAWAY. After that GOAWAY nghttp2 may end the session
+      // by itself, and a socket node:http2 destroyed that way is never closed (see `cut`), so a peer that ignores
+      // GOAWAY would stay connected.
+      if (tracked.active <= 0) {
+        cut(session, tracked);
+        return;
+      }
       try {
         if (!session.destroyed) session.goaway(constants.NGHTTP2_NO_ERROR, session.state.lastProcStreamID ?? 0);
       } catch {
