@@ -9,9 +9,11 @@
  *
  * KEYS: per op, its state keys in op order (sliding window: the current window's key, then the previous one's;
  *       every other strategy: one key). One descriptor's keys share a hash tag, so a group is in one Cluster slot.
- * ARGV: per op, 10 numbers: strategy (1 fixed window, 2 first-hit window, 3 sliding window, 4 GCRA), group size
- *       (0 for a group's later members), hits, negative (0|1), budget (0|1), requests per unit, window ms, burst,
- *       window start ms, and now: the op's decision time in ms since the epoch, from Sluice's injected clock. Redis
+ * ARGV[1]: L, the number of distinct limits in the call; then per limit 5 numbers: strategy (1 fixed window,
+ *       2 first-hit window, 3 sliding window, 4 GCRA), budget (0|1), requests per unit, window ms, burst; then per op
+ *       5 numbers: its limit (1..L), group size (0 for a group's later members), hits (negative: a refund), window
+ *       start ms, and now: the op's decision time in ms since the epoch, from Sluice's injected clock. (A limit's
+ *       constants are sent once per call, not per op: parsing arguments is a good part of the script's cost.) Redis
  *       TIME is never read: tests stay deterministic and the memory store computes with the same instant; the price
  *       is that instances sharing a Redis must keep their clocks in sync (NTP), as they must for the reference's
  *       epoch windows anyway.
@@ -27,13 +29,14 @@ import { moduleOf } from "../../algorithms/index.js";
 import { FIXED_WINDOW_LUA } from "../../algorithms/lua/fixed-window.lua.js";
 import { GCRA_LUA } from "../../algorithms/lua/gcra.lua.js";
 import { SLIDING_WINDOW_LUA } from "../../algorithms/lua/sliding-window.lua.js";
-import type { CounterOp, Strategy } from "../../domain/types.js";
+import type { CounterOp, Limit, Strategy } from "../../domain/types.js";
 
 /** Name under which the script is registered on ioredis clients (`defineCommand`, pipelines in Cluster mode). */
 export const LIMITS_COMMAND = "sluiceLimits";
 
-/** Numbers per op in ARGV. */
-export const ARGS_PER_OP = 10;
+/** Numbers per limit and per op in ARGV. */
+export const ARGS_PER_LIMIT = 5;
+export const ARGS_PER_OP = 5;
 
 export const STRATEGY_CODES: { readonly [S in Strategy]: number } = {
   fixed_window: 1,
@@ -43,7 +46,9 @@ export const STRATEGY_CODES: { readonly [S in Strategy]: number } = {
 };
 
 export const LIMITS_LUA = `${FIXED_WINDOW_LUA}${SLIDING_WINDOW_LUA}${GCRA_LUA}
-local nops = #ARGV / ${ARGS_PER_OP}
+local nlimits = tonumber(ARGV[1])
+local base = 1 + nlimits * ${ARGS_PER_LIMIT}
+local nops = (#ARGV - base) / ${ARGS_PER_OP}
 local out = {}
 local seen, dirty, order = {}, {}, {}
 local function get(key)
@@ -71,12 +76,20 @@ local function ttl(ms)
 end
 local s, g, h, neg, bud, rpu, w, burst, start, nw, k1, k2, sa, sb = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
 local k = 1
+local ls, lbud, lrpu, lw, lburst = {}, {}, {}, {}, {}
+for j = 1, nlimits do
+  local b = 1 + (j - 1) * ${ARGS_PER_LIMIT}
+  ls[j] = tonumber(ARGV[b + 1]); lbud[j] = tonumber(ARGV[b + 2]); lrpu[j] = tonumber(ARGV[b + 3])
+  lw[j] = tonumber(ARGV[b + 4]); lburst[j] = tonumber(ARGV[b + 5])
+end
 for i = 1, nops do
-  local b = (i - 1) * ${ARGS_PER_OP}
-  s[i] = tonumber(ARGV[b + 1]); g[i] = tonumber(ARGV[b + 2]); h[i] = tonumber(ARGV[b + 3])
-  neg[i] = tonumber(ARGV[b + 4]); bud[i] = tonumber(ARGV[b + 5]); rpu[i] = tonumber(ARGV[b + 6])
-  w[i] = tonumber(ARGV[b + 7]); burst[i] = tonumber(ARGV[b + 8]); start[i] = tonumber(ARGV[b + 9])
-  nw[i] = tonumber(ARGV[b + 10])
+  local b = base + (i - 1) * ${ARGS_PER_OP}
+  local l = tonumber(ARGV[b + 1])
+  s[i] = ls[l]; bud[i] = lbud[l]; rpu[i] = lrpu[l]; w[i] = lw[l]; burst[i] = lburst[l]
+  g[i] = tonumber(ARGV[b + 2])
+  local hits = tonumber(ARGV[b + 3])
+  if hits < 0 then h[i] = -hits; neg[i] = 1 else h[i] = hits; neg[i] = 0 end
+  start[i] = tonumber(ARGV[b + 4]); nw[i] = tonumber(ARGV[b + 5])
   k1[i] = KEYS[k]; k = k + 1
   if s[i] == 3 then k2[i] = KEYS[k]; k = k + 1 end
 end
@@ -155,31 +168,45 @@ return out
 /** Keys and arguments of one script call, built op by op. */
 export interface ScriptCall {
   readonly keys: string[];
-  readonly args: string[];
+  /** Each distinct limit's 5 arguments, in first-use order. */
+  readonly limitArgs: string[];
+  /** Each op's 5 arguments. */
+  readonly opArgs: string[];
+  readonly limitIndex: Map<Limit, number>;
   /** The ops, in call order (their states come back in the same order). */
   readonly ops: CounterOp[];
 }
 
 export function createScriptCall(): ScriptCall {
-  return { keys: [], args: [], ops: [] };
+  return { keys: [], limitArgs: [], opArgs: [], limitIndex: new Map(), ops: [] };
+}
+
+/** The call's ARGV, in order. */
+export function scriptArgs(call: ScriptCall): string[] {
+  return [String(call.limitIndex.size), ...call.limitArgs, ...call.opArgs];
 }
 
 /** Appends one op; returns its position in the call. */
 export function addScriptOp(call: ScriptCall, op: CounterOp): number {
   const { limit } = op;
-  const windowMs = limit.windowSeconds * 1000;
-  const startMs = op.windowStartSeconds * 1000;
+  let index = call.limitIndex.get(limit);
+  if (index === undefined) {
+    index = call.limitIndex.size + 1;
+    call.limitIndex.set(limit, index);
+    call.limitArgs.push(
+      String(STRATEGY_CODES[limit.strategy]),
+      limit.budget ? "1" : "0",
+      String(limit.requestsPerUnit),
+      String(limit.windowSeconds * 1000),
+      String(limit.burst),
+    );
+  }
   for (const key of moduleOf(op).keys(op)) call.keys.push(key);
-  call.args.push(
-    String(STRATEGY_CODES[limit.strategy]),
+  call.opArgs.push(
+    String(index),
     String(op.group),
-    String(op.hits),
-    op.negative ? "1" : "0",
-    limit.budget ? "1" : "0",
-    String(limit.requestsPerUnit),
-    String(windowMs),
-    String(limit.burst),
-    String(startMs),
+    String(op.negative ? -op.hits : op.hits),
+    String(op.windowStartSeconds * 1000),
     String(op.nowMs),
   );
   call.ops.push(op);

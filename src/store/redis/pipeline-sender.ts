@@ -6,7 +6,7 @@
  */
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { keySlot } from "./key-slot.js";
-import { LIMITS_COMMAND } from "./limits-script.js";
+import { LIMITS_COMMAND, scriptArgs } from "./limits-script.js";
 import { REFUND_COMMAND } from "./refund-script.js";
 import type { RawReplies, Sender, WireBatch } from "./wire-batch.js";
 
@@ -58,7 +58,7 @@ export function createPipelineSender(client: Redis | Cluster, cluster: boolean):
         else if (kinds[i] === "expire") p.expire(key, arg);
         else if (kinds[i] === "script") {
           const call = batch.scripts[arg] as (typeof batch.scripts)[number];
-          p[LIMITS_COMMAND](call.keys.length, ...call.keys, ...call.args);
+          p[LIMITS_COMMAND](call.keys.length, ...call.keys, ...scriptArgs(call));
         } else p[REFUND_COMMAND](key, arg);
       }
       let pending = groups.size;
