@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const mapper = readMapper(settings);
   if (mapper === undefined) return;
   const role = processRole(settings, cluster.isWorker);
-  const log = workerLogger(createLogger({ ...settings, traceIds: settings.observability.tracing !== undefined }));
+  const log = workerLogger(createLogger(settings));
   installCrashHandlers(log);
   if (role !== "worker") logStartupNotes(settings, role, log);
   if (role === "primary") {

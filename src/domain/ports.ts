@@ -60,12 +60,18 @@ export interface HeaderReader {
   header(name: string): string | undefined;
 }
 
-/** The open trace span of one call; opaque to the transports. */
+/**
+ * The open trace span of one call. Passed explicitly (no active-context propagation: on Node 20 that hooks every
+ * promise of every call, traced or not).
+ */
 export interface CallSpan {
-  /** Runs the decision inside the span, so the store time and log lines attach to it. */
-  run<T>(fn: () => Promise<T>): Promise<T>;
-  /** Ends the span with the overall code (`OK`, `OVER_LIMIT`) or the gRPC status name of the error. */
-  end(code: string, error?: unknown): void;
+  /** `trace_id` and `span_id`, for the call's log lines. */
+  readonly logFields: Readonly<Record<string, string>>;
+  /**
+   * Ends the span with the overall code (`OK`, `OVER_LIMIT`) or the gRPC status name of the error, and the
+   * decision's store time when there was one.
+   */
+  end(code: string, error?: unknown, storeMs?: number): void;
 }
 
 /**

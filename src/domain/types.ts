@@ -257,4 +257,6 @@ export interface Decision {
   readonly responseHeaders: readonly Header[];
   /** RESPONSE_DYNAMIC_METADATA / rule `metadata`; undefined when there is none. */
   readonly dynamicMetadata: Readonly<Record<string, unknown>> | undefined;
+  /** How long the counter store took for this decision, in ms (0 when no store call was needed); for tracing. */
+  readonly storeMs: number;
 }

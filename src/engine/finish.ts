@@ -66,7 +66,7 @@ const NO_HEADERS: readonly Header[] = Object.freeze([]);
  * descriptor that is over keeps OVER_LIMIT in its own status. Global SHADOW_MODE then turns a final OVER_LIMIT
  * into OK.
  */
-export function finishDecision(plan: Plan, outcomes: readonly Outcome[], ctx: FinishContext): Decision {
+export function finishDecision(plan: Plan, outcomes: readonly Outcome[], ctx: FinishContext, storeMs = 0): Decision {
   const { rules, slots } = plan;
   const n = slots.length;
   const statuses: DescriptorStatus[] = new Array(n);
@@ -121,7 +121,7 @@ export function finishDecision(plan: Plan, outcomes: readonly Outcome[], ctx: Fi
   const dynamicMetadata = ctx.responseDynamicMetadata
     ? buildDynamicMetadata(plan.request, statuses, slots, rules)
     : undefined;
-  return { overallCode, statuses, responseHeaders, dynamicMetadata };
+  return { overallCode, statuses, responseHeaders, dynamicMetadata, storeMs };
 }
 
 /**

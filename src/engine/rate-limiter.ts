@@ -40,6 +40,7 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
         for (let i = 0; i < request.descriptors.length; i++) observer.domainNotFound(request.domain);
       }
       let outcomes = NO_OUTCOMES;
+      let storeMs = 0;
       if (plan.ops.length > 0) {
         const start = performance.now();
         try {
@@ -49,7 +50,8 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
             ? err
             : new StoreUnavailableError("counter store failed", { cause: err });
         } finally {
-          observer.storeApplied(performance.now() - start);
+          storeMs = performance.now() - start;
+          observer.storeApplied(storeMs);
         }
         if (outcomes.length !== plan.ops.length) {
           throw new StoreUnavailableError(
@@ -57,7 +59,7 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
           );
         }
       }
-      return finishDecision(plan, outcomes, ctx);
+      return finishDecision(plan, outcomes, ctx, storeMs);
     },
   };
 }

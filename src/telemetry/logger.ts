@@ -3,18 +3,15 @@
  * children: `log.child({ component: "grpc" })`. LOG_FORMAT=text renders through pino-pretty in-process (no worker
  * thread), each entry on one line with its fields; json writes one object per line; both write synchronously to
  * stdout so nothing is lost on exit.
- * With tracing on, a line written inside a sampled call carries `trace_id` and `span_id`.
+ * With tracing on, the transports log a sampled call's lines through a child carrying `trace_id` and `span_id`.
  */
 import { type DestinationStream, type Logger, pino } from "pino";
 import pretty from "pino-pretty";
 import type { LogFormat, LogLevel } from "../settings/settings.js";
-import { activeTraceIds } from "./trace-ids.js";
 
 export interface LoggerOptions {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
-  /** TRACING_ENABLED: add the active span's ids to each line. */
-  readonly traceIds?: boolean;
 }
 
 /** Creates the root logger. `dest` overrides stdout (tests pass a sink). */
@@ -23,7 +20,6 @@ export function createLogger(options: LoggerOptions, dest?: DestinationStream): 
     level: options.logLevel,
     base: { service: "sluice" },
     timestamp: pino.stdTimeFunctions.isoTime,
-    ...(options.traceIds === true ? { mixin: () => activeTraceIds() ?? {} } : {}),
     serializers: { err: serializeError },
   };
   if (options.logFormat === "json") return pino(pinoOptions, dest ?? pino.destination({ dest: 1, sync: true }));

@@ -88,7 +88,7 @@ export function createTelemetry(settings: ObservabilitySettings, deps: Telemetry
         });
 
   const responded = respondedHook(registry === undefined ? undefined : responseTime, statsd);
-  const storeApplied = storeHook(registry === undefined ? undefined : storeLatency, tracing);
+  const storeApplied = storeHook(registry === undefined ? undefined : storeLatency);
   const counting = !settings.disableStats;
   return {
     stats,
@@ -145,17 +145,6 @@ function respondedHook(
   return noop;
 }
 
-function storeHook(
-  latency: ReturnType<typeof createLatencyRecorder> | undefined,
-  tracing: Tracing | undefined,
-): (ms: number) => void {
-  if (latency !== undefined && tracing !== undefined) {
-    return (ms) => {
-      latency.record(ms);
-      tracing.storeTime(ms);
-    };
-  }
-  if (latency !== undefined) return latency.record;
-  if (tracing !== undefined) return tracing.storeTime;
-  return noop;
+function storeHook(latency: ReturnType<typeof createLatencyRecorder> | undefined): (ms: number) => void {
+  return latency === undefined ? noop : latency.record;
 }

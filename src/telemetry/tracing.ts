@@ -10,17 +10,7 @@
  * three header lookups and one Math.random(), which keeps tracing at a low rate cheap on the hot path (then the
  * SDK's root sampler is AlwaysOn, so the rate is applied once).
  */
-import {
-  type Context,
-  context,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type TextMapGetter,
-  trace,
-} from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type TextMapGetter } from "@opentelemetry/api";
 import { CompositePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter as GrpcTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc";
 import { OTLPTraceExporter as HttpTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -42,8 +32,6 @@ const STORE_TIME = "ratelimit.store.duration_ms";
 export interface Tracing {
   /** Starts the span of one call; undefined when the call is not sampled. */
   startCall(header: HeaderReader, domain: string, descriptors: number): CallSpan | undefined;
-  /** Adds the counter store time to the span of the call running now, if any. */
-  storeTime(ms: number): void;
   /** Exports what is buffered and stops. */
   close(): Promise<void>;
 }
@@ -54,8 +42,8 @@ const GETTER: TextMapGetter<HeaderReader> = {
 };
 
 export function createTracing(settings: TracingSettings): Tracing {
-  // Global, as the OpenTelemetry API expects: the first Sluice instance in a process installs them.
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // No context manager: the span travels with the call (CallSpan), so untraced calls pay nothing for tracing. An
+  // AsyncLocalStorage context manager would hook every promise of every call on Node 20 (13-18 % of W1 measured).
   const propagator = new CompositePropagator({
     propagators: [new W3CTraceContextPropagator(), new B3Propagator()],
   });
@@ -90,11 +78,7 @@ export function createTracing(settings: TracingSettings): Tracing {
         parent,
       );
       if (!span.isRecording()) return undefined;
-      return callSpan(span, trace.setSpan(parent, span));
-    },
-    storeTime(ms) {
-      const span = trace.getActiveSpan();
-      if (span?.isRecording()) span.setAttribute(STORE_TIME, ms);
+      return callSpan(span);
     },
     async close() {
       await provider.shutdown();
@@ -109,11 +93,13 @@ function hasTraceHeaders(h: HeaderReader): boolean {
   );
 }
 
-function callSpan(span: Span, ctx: Context): CallSpan {
+function callSpan(span: Span): CallSpan {
+  const { traceId, spanId } = span.spanContext();
   return {
-    run: (fn) => context.with(ctx, fn),
-    end(code, error) {
+    logFields: { trace_id: traceId, span_id: spanId },
+    end(code, error, storeMs) {
       span.setAttribute("ratelimit.overall_code", code);
+      if (storeMs !== undefined) span.setAttribute(STORE_TIME, storeMs);
       if (error !== undefined) {
         span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
       }

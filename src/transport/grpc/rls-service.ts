@@ -92,16 +92,11 @@ export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
     const span = calls.traceCall(call, request.domain, request.descriptors.length);
     let frame: Buffer;
     try {
-      let decision: Decision;
-      if (span === undefined) {
-        decision = await limiter.decide(request);
-        logDecided(log, request, decision);
-      } else {
-        // Logged inside the span, so the lines carry its trace id.
-        decision = await span.run(async () => logDecided(log, request, await limiter.decide(request)));
-      }
+      const decision = await limiter.decide(request);
+      // A traced call's lines carry its trace id (a child logger only for sampled calls).
+      logDecided(span === undefined ? log : log.child(span.logFields), request, decision);
       frame = encodeResponse(toRlsResponse(decision));
-      span?.end(decision.overallCode);
+      span?.end(decision.overallCode, undefined, decision.storeMs);
     } catch (err) {
       fail(call, err, startMs, span);
       return;

@@ -54,8 +54,10 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
     }
     const span = calls.traceCall(headerReader(req), request.domain, request.descriptors.length);
     try {
-      const decision = await (span === undefined ? limiter.decide(request) : span.run(() => limiter.decide(request)));
-      if (decision.overallCode === "OVER_LIMIT" && log.isLevelEnabled("debug")) logOverLimit(log, request);
+      const decision = await limiter.decide(request);
+      if (decision.overallCode === "OVER_LIMIT" && log.isLevelEnabled("debug")) {
+        logOverLimit(span === undefined ? log : log.child(span.logFields), request);
+      }
       const body = JSON.stringify(responseToJson(toRlsResponse(decision)));
       // The body's responseHeadersToAdd (LIMIT_RESPONSE_HEADERS_ENABLED) are also real headers, for HTTP clients.
       for (const h of decision.responseHeaders) res.setHeader(h.key, h.value);
@@ -64,7 +66,7 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
         "Content-Length": Buffer.byteLength(body),
       });
       res.end(body);
-      span?.end(decision.overallCode);
+      span?.end(decision.overallCode, undefined, decision.storeMs);
     } catch (err) {
       calls.callError(err instanceof StoreUnavailableError ? "redis_error" : "service_error");
       span?.end("ERROR", err);

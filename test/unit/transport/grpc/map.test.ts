@@ -210,6 +210,7 @@ describe("fromRlsRequest()", () => {
 
 describe("toRlsResponse()", () => {
   const decision: Decision = {
+    storeMs: 0,
     overallCode: "OVER_LIMIT",
     statuses: [
       { code: "OK", currentLimit: undefined, limitRemaining: 0, durationUntilResetSeconds: undefined },

@@ -19,7 +19,13 @@ function status(
 
 function decision(statuses: DescriptorStatus[]): Decision {
   const over = statuses.some((s) => s.code === "OVER_LIMIT");
-  return { overallCode: over ? "OVER_LIMIT" : "OK", statuses, responseHeaders: [], dynamicMetadata: undefined };
+  return {
+    overallCode: over ? "OVER_LIMIT" : "OK",
+    statuses,
+    responseHeaders: [],
+    dynamicMetadata: undefined,
+    storeMs: 0,
+  };
 }
 
 describe("rateLimitHeaders() (Envoy's DRAFT_VERSION_03 headers plus Retry-After)", () => {
