@@ -67,8 +67,8 @@ local function put(key, v, px)
 end
 local function pair(v)
   if not v then return -1, 0 end
-  local x, y = string.match(v, '^(%-?%d+) (%-?%d+)$')
-  return tonumber(x), tonumber(y)
+  local at = string.find(v, ' ', 1, true)
+  return tonumber(string.sub(v, 1, at - 1)), tonumber(string.sub(v, at + 1))
 end
 local function ttl(ms)
   if ms < 1 then return 1 end
@@ -160,7 +160,7 @@ while i <= nops do
 end
 for _, key in ipairs(order) do
   local v = seen[key]
-  if v == false then redis.call('DEL', key) else redis.call('SET', key, v, 'PX', dirty[key]) end
+  if v == false then redis.call('DEL', key) else redis.call('PSETEX', key, dirty[key], v) end
 end
 return out
 `;
