@@ -23,14 +23,6 @@ export function windowStartSeconds(nowSeconds: number, windowSeconds: number): n
   return nowSeconds - (nowSeconds % windowSeconds);
 }
 
-/**
- * Whole seconds until the window containing `nowSeconds` ends: `divider - now % divider` (reference
- * `CalculateReset`). Always in `[1, windowSeconds]`.
- */
-export function secondsUntilReset(nowSeconds: number, windowSeconds: number): number {
-  return windowSeconds - (nowSeconds % windowSeconds);
-}
-
 /** End of the op's window, in Unix seconds. */
 export function windowEndSeconds(op: CounterOp): number {
   return op.windowStartSeconds + op.limit.windowSeconds;

@@ -9,7 +9,7 @@ import { gcra } from "./gcra.js";
 import { slidingWindow } from "./sliding-window.js";
 import type { MemoryCells, StrategyModule } from "./strategy.js";
 
-export { secondsUntilReset, windowStartSeconds } from "./fixed-window.js";
+export { windowStartSeconds } from "./fixed-window.js";
 
 const MODULES: { readonly [S in Strategy]: StrategyModule<unknown> } = {
   fixed_window: fixedWindow as StrategyModule<unknown>,

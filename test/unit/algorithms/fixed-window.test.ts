@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fixedWindow, secondsUntilReset, windowStartSeconds } from "../../../src/algorithms/fixed-window.js";
+import { fixedWindow, windowStartSeconds } from "../../../src/algorithms/fixed-window.js";
 import type { CounterOp } from "../../../src/domain/types.js";
 import { MAX_HITS } from "../../../src/domain/types.js";
 import { testLimit } from "../../helpers/limits.js";
@@ -34,15 +34,18 @@ describe("windowStartSeconds()", () => {
   });
 });
 
-describe("secondsUntilReset()", () => {
+describe("fixedWindow.step() reset time", () => {
   it.each([
-    [1_700_000_065, 60, 35],
-    [1_700_000_040, 60, 60],
-    [1_700_000_099, 60, 1],
-    [1_700_000_065, 1, 1],
-    [1_700_000_065, 3600, 2735],
-  ])("at t=%i with a %i-second window answers %i", (now, window, reset) => {
-    expect(secondsUntilReset(now, window)).toBe(reset);
+    [1_700_000_065, "minute", 35],
+    [1_700_000_040, "minute", 60],
+    [1_700_000_099, "minute", 1],
+    [1_700_000_065, "second", 1],
+    [1_700_000_065, "hour", 2735],
+  ] as const)("at t=%i with a %s window answers %i s, the reference's CalculateReset", (now, unit, reset) => {
+    const limit = testLimit({ requestsPerUnit: 10, unit });
+    const start = windowStartSeconds(now, limit.windowSeconds);
+    const o = { key: "k", hits: 1, negative: false, limit, nowMs: now * 1000, windowStartSeconds: start, group: 1 };
+    expect(fixedWindow.step(0, o, true).outcome.resetAfterMs).toBe(reset * 1000);
   });
 });
 
