@@ -98,6 +98,7 @@ class RedisStore implements RedisCounterStore {
   private readonly flushNow = (): void => this.flush();
   private readonly random: () => number;
   private readonly timer: BatchTimer<Batch>;
+  private readonly reader = new ReplyStates();
 
   constructor(
     private readonly connection: RedisConnection,
@@ -222,20 +223,15 @@ class RedisStore implements RedisCounterStore {
         return;
       }
     }
-    // The states Redis saw, fed to the same step functions as the memory store (the script already wrote).
-    const access: StateAccess = {
-      read(op: CounterOp, i: number): unknown {
-        const segment = plan.segments[refs[2 * i] as number] as Segment;
-        const value = values[refs[2 * i] as number] as SegmentValue;
-        const at = refs[2 * i + 1] as number;
-        if (segment.kind !== "script") return stateBefore(segment, value, at);
-        const pair = value as readonly number[];
-        return stateFromReply(op, pair[2 * at] ?? 0, pair[2 * at + 1] ?? 0);
-      },
-      write(): void {},
-    };
+    // The states Redis saw, fed to the same step functions as the memory store (the script already wrote). One
+    // reader object per store, pointed at this request's replies, rather than a closure per request.
+    const reader = this.reader;
+    reader.plan = plan;
+    reader.refs = refs;
+    reader.values = values;
     const outcomes: Outcome[] = new Array(ops.length);
-    evaluateOps(ops, access, outcomes);
+    evaluateOps(ops, reader, outcomes);
+    reader.values = NO_VALUES; // hold no batch's replies past its settling
     waiter.resolve(outcomes);
   }
 
@@ -256,6 +252,27 @@ class RedisStore implements RedisCounterStore {
     }
     if (this.expireKeys.length > 0 && !this.closed) this.schedule();
   }
+}
+
+const NO_VALUES: readonly (SegmentValue | Error)[] = Object.freeze([]);
+
+/** The StateAccess of one settled request: the state each op saw, decoded from its segment's reply. Writes nothing. */
+class ReplyStates implements StateAccess {
+  plan: BatchPlan = { segments: [], refs: [] };
+  refs: readonly number[] = [];
+  values: readonly (SegmentValue | Error)[] = [];
+
+  read(op: CounterOp, i: number): unknown {
+    const s = this.refs[2 * i] as number;
+    const segment = this.plan.segments[s] as Segment;
+    const value = this.values[s] as SegmentValue;
+    const at = this.refs[2 * i + 1] as number;
+    if (segment.kind !== "script") return stateBefore(segment, value, at);
+    const pair = value as readonly number[];
+    return stateFromReply(op, pair[2 * at] ?? 0, pair[2 * at + 1] ?? 0);
+  }
+
+  write(): void {}
 }
 
 /** An Error carrying only the name and message of an ioredis error (never the command's arguments). */
