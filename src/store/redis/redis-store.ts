@@ -37,7 +37,7 @@ import {
 import { type BatchTimer, createBatchTimer, PENDING, type TimedBatch } from "./batch-timer.js";
 import { createRedisConnection, errorSummary, type RedisConnection } from "./connection.js";
 import { keySlot } from "./key-slot.js";
-import { stateFromReply } from "./limits-script.js";
+import { opStates, stateFromReply } from "./limits-script.js";
 import { createPipelineSender } from "./pipeline-sender.js";
 import { createRespSender, supportsRespBatches } from "./resp-sender.js";
 import { addCommand, addScript, createWireBatch, type RawReplies, type Sender } from "./wire-batch.js";
@@ -203,7 +203,11 @@ class RedisStore implements RedisCounterStore {
         lastRaw = raw;
         values[s] = lastSafe as Error;
       } else {
-        values[s] = decodeReply((segments[s] as Segment).kind, raw);
+        const segment = segments[s] as Segment;
+        const value = decodeReply(segment.kind, raw);
+        // A script replies per run of identical ops; its ops' states are expanded once, for every request.
+        values[s] =
+          segment.call === undefined || value instanceof Error ? value : opStates(segment.call, value as number[]);
       }
     }
     this.queueExpires(plan, values);

@@ -192,12 +192,12 @@ const LIMITS_BULK = `$${Buffer.byteLength(LIMITS_LUA)}\r\n${LIMITS_LUA}\r\n`;
 function encodeScript(batch: WireBatch, index: number, sha: string | undefined): string {
   const call = batch.scripts[index] as ScriptCall;
   const head = sha === undefined ? `$4\r\nEVAL\r\n${LIMITS_BULK}` : `$7\r\nEVALSHA\r\n$40\r\n${sha}\r\n`;
-  const argc = 1 + call.limitArgs.length + call.opArgs.length;
+  const argc = 1 + call.limitArgs.length + call.runArgs.length;
   let out = `*${3 + call.keys.length + argc}\r\n${head}${bulk(call.keys.length)}`;
   for (const key of call.keys) out += `$${Buffer.byteLength(key)}\r\n${key}\r\n`;
   out += bulk(call.limitIndex.size);
   for (const arg of call.limitArgs) out += `$${arg.length}\r\n${arg}\r\n`;
-  for (const arg of call.opArgs) out += `$${arg.length}\r\n${arg}\r\n`;
+  for (const arg of call.runArgs) out += `$${arg.length}\r\n${arg}\r\n`;
   return out;
 }
 
