@@ -224,6 +224,80 @@ describe("the limits script", () => {
   });
 });
 
+describe("limits script keys and TTLs", () => {
+  it("sets a bucket key's TTL when it is created, keeps it (SET KEEPTTL) while its deadline holds, and deletes it when full", async () => {
+    const clock = makeSuiteClock(); // on a whole second
+    const store = await makeStore(clock);
+    // 1,000 per minute: a unit drains in 60 ms, so two hits leave the bucket full again 120 ms from now.
+    const spec = { algorithm: "token_bucket", requestsPerUnit: 1000, burst: 10 } as const;
+    const op = makeLimitOp(clock, `ttl_tb_${Date.now()}`, 1, spec);
+    await inspect.config("RESETSTAT");
+    await store.apply([op]);
+    await store.apply([op]);
+    let calls = await commandCalls();
+    expect([calls["psetex"], calls["set"], calls["del"]]).toEqual([1, 1, undefined]);
+    // Deadline: the second after the one in which the bucket is full, plus one: 2 s from this whole second.
+    const ttl = await inspect.pttl(op.key);
+    expect(ttl).toBeGreaterThan(1_000);
+    expect(ttl).toBeLessThanOrEqual(2_000);
+    // A second later the bucket was full again; a new hit moves the deadline a second on: the TTL is set again.
+    clock.advance(1_000);
+    const later = { ...op, nowMs: clock.nowMs() };
+    await store.apply([later]);
+    calls = await commandCalls();
+    expect([calls["psetex"], calls["set"]]).toEqual([2, 1]);
+    expect(await inspect.pttl(op.key)).toBeGreaterThan(1_000);
+    // A refund of that hit: the bucket is full, the key goes.
+    await store.apply([{ ...later, negative: true }]);
+    calls = await commandCalls();
+    expect(calls["del"]).toBe(1);
+    expect(await inspect.exists(op.key)).toBe(0);
+    // A check on a fresh key writes nothing, and a full bucket is never deleted twice.
+    await store.apply([{ ...later, hits: 0 }]);
+    await store.apply([{ ...later, negative: true }]);
+    expect((await commandCalls())["del"]).toBe(1);
+    await store.close();
+  });
+
+  it("sets a window key's TTL to the end of its window once, and never deletes a key that is not there", async () => {
+    const clock = makeSuiteClock();
+    clock.advance(15_000);
+    const store = await makeStore(clock);
+    const sliding = makeLimitOp(clock, `ttl_sw_${Date.now()}`, 1, { algorithm: "sliding_window", requestsPerUnit: 10 });
+    await inspect.config("RESETSTAT");
+    await store.apply([sliding]);
+    await store.apply([sliding]);
+    const calls = await commandCalls();
+    // The current window's key is created once (the previous window's, absent, is left alone), then kept.
+    expect([calls["psetex"], calls["set"], calls["del"]]).toEqual([1, 1, undefined]);
+    const current = `${sliding.key}_${sliding.windowStartSeconds}`;
+    expect(await inspect.get(current)).toBe("2");
+    // Read until the end of the next window: 105 s from 15 s into this minute.
+    const ttl = await inspect.pttl(current);
+    expect(ttl).toBeGreaterThan(100_000);
+    expect(ttl).toBeLessThanOrEqual(105_000);
+    await store.close();
+  });
+
+  it("moves a first-hit window's TTL only when a new window starts", async () => {
+    const clock = makeSuiteClock();
+    const store = await makeStore(clock);
+    const op = makeLimitOp(clock, `ttl_fh_${Date.now()}`, 1, { requestsPerUnit: 5, windowAnchor: "first_hit" });
+    await inspect.config("RESETSTAT");
+    await store.apply([op]);
+    clock.advance(20_000);
+    await store.apply([{ ...op, nowMs: clock.nowMs() }]);
+    expect([(await commandCalls())["psetex"], (await commandCalls())["set"]]).toEqual([1, 1]);
+    // Kept: the TTL set at the first hit (a minute of Redis time), not one re-set 20 s (of Sluice time) later.
+    expect(await inspect.pttl(op.key)).toBeGreaterThan(50_000);
+    clock.advance(40_000);
+    await store.apply([{ ...op, nowMs: clock.nowMs() }]);
+    expect((await commandCalls())["psetex"]).toBe(2);
+    expect((await inspect.get(op.key))?.split(" ")).toEqual([String(clock.nowMs()), "1"]);
+    await store.close();
+  });
+});
+
 describe("connection settings", () => {
   it("connects over a unix socket (REDIS_SOCKET_TYPE=unix)", async () => {
     const unix = await farm.start({ unixSocket: true });

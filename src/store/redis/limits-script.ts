@@ -2,27 +2,34 @@
  * The limits script: every op of one flush that the INCRBY fast path cannot apply exactly (a descriptor with several
  * limits, applied all-or-nothing; sliding windows; token and leaky buckets; first-hit windows), in ONE script call
  * per flush (per Cluster slot in Cluster mode). A script call costs Redis far more than an INCRBY, so it is paid once
- * per event-loop turn, not once per op.
+ * per event-loop turn, not once per op, and the script does as little per op as it can (see the cost notes below).
  *
  * Why Lua: each of these is a read-compare-write over one or more keys ("admit only if every limit of the
  * descriptor has room"), which no plain command does atomically against other Sluice instances sharing the keys.
  *
- * KEYS: per op, its state keys in op order (sliding window: the current window's key, then the previous one's;
+ * KEYS: per run (below), its state keys in order (sliding window: the current window's key, then the previous one's;
  *       every other strategy: one key). One descriptor's keys share a hash tag, so a group is in one Cluster slot.
  * ARGV[1]: L, the number of distinct limits in the call; then per limit 5 numbers: strategy (1 fixed window,
- *       2 first-hit window, 3 sliding window, 4 GCRA), budget (0|1), requests per unit, window ms, burst; then per op
- *       5 numbers: its limit (1..L), group size (0 for a group's later members), hits (negative: a refund), window
- *       start ms, and now: the op's decision time in ms since the epoch, from Sluice's injected clock. (A limit's
- *       constants are sent once per call, not per op: parsing arguments is a good part of the script's cost.) Redis
- *       TIME is never read: tests stay deterministic and the memory store computes with the same instant; the price
- *       is that instances sharing a Redis must keep their clocks in sync (NTP), as they must for the reference's
- *       epoch windows anyway.
- * Returns: per op, two integers: the state it read before applying (fixed: count, 0; first-hit: start or -1,
- *       count; sliding: previous count, current count; GCRA: anchor or -1, debt). Sluice computes each outcome from
- *       these with the TypeScript step functions, which this script mirrors for admission and state updates.
- * Keys get a PX TTL from the same clock when written, and are deleted when their state is back to fresh. Within one
- * call each key is read at most once and written at most once (a write-back table): hot keys that many requests of
- * the flush touch cost one GET and one SET, not one per op.
+ *       2 first-hit window, 3 sliding window, 4 GCRA), budget (0|1), requests per unit, window ms, burst; then per run
+ *       4 numbers: its limit (1..L), hits (negative: a refund), now (the decision time in ms since the epoch, from
+ *       Sluice's injected clock), and n: for an op alone, how many identical ops the run applies in turn (>= 1); for
+ *       a descriptor's group of limits, minus the group's size on its first member and 0 on the others. A window's
+ *       start is derived from now, as Sluice derives it. Redis TIME is never read: tests stay deterministic and the
+ *       memory store computes with the same instant; the price is that instances sharing a Redis must keep their
+ *       clocks in sync (NTP), as they must for the reference's epoch windows anyway.
+ * Returns: per run, two integers: the state it read before applying (fixed: count, 0; first-hit: start or -1,
+ *       count; sliding: previous count, current count; GCRA: anchor or -1, debt). Sluice replays each run's ops from
+ *       it with the TypeScript step functions, which this script mirrors for admission and state updates, and so
+ *       computes every op's outcome.
+ *
+ * Cost notes (Redis CPU, measured): parsing an argument, each redis.call and setting a TTL are what a call pays
+ * for, so limit constants are sent once per call, identical ops once per run, and a key's TTL is set only when the
+ * key is created or its deadline moves; a write that keeps the deadline is `SET ... KEEPTTL` (Redis >= 6.0). A
+ * window's deadline is fixed by its start; a first-hit window's by its first hit; a bucket's deadline is the second
+ * after the one in which it is full again, plus one second, derived from its stored state, so a busy key keeps its
+ * TTL for a second at a time. Only a bucket can be stale: a key left longer than needed holds a full bucket, which
+ * reads as fresh; it never expires before the bucket is full (for instance clocks within 1 s of each other). A key
+ * whose state is back to fresh is deleted.
  */
 
 import { moduleOf } from "../../algorithms/index.js";
@@ -36,7 +43,7 @@ export const LIMITS_COMMAND = "sluiceLimits";
 
 /** Numbers per limit and per run in ARGV. */
 export const ARGS_PER_LIMIT = 5;
-export const ARGS_PER_RUN = 6;
+export const ARGS_PER_RUN = 4;
 
 export const STRATEGY_CODES: { readonly [S in Strategy]: number } = {
   fixed_window: 1,
@@ -47,141 +54,136 @@ export const STRATEGY_CODES: { readonly [S in Strategy]: number } = {
 
 export const LIMITS_LUA = `${FIXED_WINDOW_LUA}${SLIDING_WINDOW_LUA}${GCRA_LUA}
 local nlimits = tonumber(ARGV[1])
-local base = 1 + nlimits * ${ARGS_PER_LIMIT}
-local nruns = (#ARGV - base) / ${ARGS_PER_RUN}
-local out = {}
--- Per key: its state as numbers (va nil: not read yet; vb nil: a one-number state), and the PX of its pending
--- write (nil: clean; -1: delete). Keys are read and parsed once, and formatted and written once, per call.
-local va, vb, px, order = {}, {}, {}, {}
-local function read1(key)
-  local v = va[key]
-  if v == nil then
-    v = tonumber(redis.call('GET', key) or '0')
-    va[key] = v
-  end
-  return v
-end
-local function read2(key)
-  local v = va[key]
-  if v == nil then
-    local text = redis.call('GET', key)
-    if text then
-      local at = string.find(text, ' ', 1, true)
-      v = tonumber(string.sub(text, 1, at - 1))
-      vb[key] = tonumber(string.sub(text, at + 1))
-    else
-      v = -1
-      vb[key] = 0
-    end
-    va[key] = v
-  end
-  return v, vb[key]
-end
-local function write(key, a, b, ms)
-  if px[key] == nil then order[#order + 1] = key end
-  va[key] = a
-  vb[key] = b
-  if not ms then px[key] = -1 elseif ms < 1 then px[key] = 1 else px[key] = math.ceil(ms) end
-end
-local s, g, h, neg, bud, rpu, w, burst, start, nw, cnt, k1, k2 = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
-local k = 1
 local ls, lbud, lrpu, lw, lburst = {}, {}, {}, {}, {}
 for j = 1, nlimits do
   local b = 1 + (j - 1) * ${ARGS_PER_LIMIT}
   ls[j] = tonumber(ARGV[b + 1]); lbud[j] = tonumber(ARGV[b + 2]); lrpu[j] = tonumber(ARGV[b + 3])
   lw[j] = tonumber(ARGV[b + 4]); lburst[j] = tonumber(ARGV[b + 5])
 end
-for i = 1, nruns do
+local base = 1 + nlimits * ${ARGS_PER_LIMIT}
+local nruns = (#ARGV - base) / ${ARGS_PER_RUN}
+local out = {}
+-- The run being applied (parse sets these; load sets A0, B0, HAD1, HAD2: its state as read and whether its keys
+-- existed).
+local S, BUD, RPU, W, BURST, H, NEG, NOW, N, START, K1, K2, A0, B0, HAD1, HAD2
+local k = 1
+local function parse(i)
   local b = base + (i - 1) * ${ARGS_PER_RUN}
   local l = tonumber(ARGV[b + 1])
-  s[i] = ls[l]; bud[i] = lbud[l]; rpu[i] = lrpu[l]; w[i] = lw[l]; burst[i] = lburst[l]
-  g[i] = tonumber(ARGV[b + 2])
-  local hits = tonumber(ARGV[b + 3])
-  if hits < 0 then h[i] = -hits; neg[i] = 1 else h[i] = hits; neg[i] = 0 end
-  start[i] = tonumber(ARGV[b + 4]); nw[i] = tonumber(ARGV[b + 5]); cnt[i] = tonumber(ARGV[b + 6])
-  k1[i] = KEYS[k]; k = k + 1
-  if s[i] == 3 then k2[i] = KEYS[k]; k = k + 1 end
-end
-local function load(i)
-  if s[i] == 1 then return read1(k1[i]), 0 end
-  if s[i] == 3 then return read1(k2[i]), read1(k1[i]) end
-  return read2(k1[i])
-end
--- step(i, a, b) -> admitted, next a, next b, write (for an op alone)
-local function step(i, a, bb)
-  local now = nw[i]
-  if s[i] == 1 then
-    local adm, c, wr = count_step(a, h[i], neg[i], bud[i], rpu[i])
-    return adm, c, 0, wr
+  S = ls[l]; BUD = lbud[l]; RPU = lrpu[l]; W = lw[l]; BURST = lburst[l]
+  local hits = tonumber(ARGV[b + 2])
+  if hits < 0 then H = -hits; NEG = 1 else H = hits; NEG = 0 end
+  NOW = tonumber(ARGV[b + 3]); N = tonumber(ARGV[b + 4])
+  K1 = KEYS[k]; k = k + 1
+  if S == 3 then K2 = KEYS[k]; k = k + 1 end
+  if S == 1 or S == 3 then
+    local sec = math.floor(NOW / 1000)
+    START = (sec - sec % (W / 1000)) * 1000
   end
-  if s[i] == 2 then
+end
+local function load()
+  local v = redis.call('GET', K1)
+  HAD1 = v ~= false
+  if S == 1 then A0 = tonumber(v or '0'); B0 = 0; return end
+  if S == 3 then
+    local p = redis.call('GET', K2)
+    HAD2 = p ~= false
+    A0 = tonumber(p or '0'); B0 = tonumber(v or '0')
+    return
+  end
+  if v then
+    local at = string.find(v, ' ', 1, true)
+    A0 = tonumber(string.sub(v, 1, at - 1)); B0 = tonumber(string.sub(v, at + 1))
+  else
+    A0 = -1; B0 = 0
+  end
+end
+-- step(a, b) -> admitted, next a, next b, write (for an op alone)
+local function step(a, bb)
+  if S == 4 then
+    local adm, d, wr = gcra_step(a, bb, NOW, H, NEG, BUD, RPU, W, BURST)
+    return adm, NOW, d, wr
+  end
+  if S == 3 then return sliding_step(a, bb, H, NEG, BUD, RPU, W, NOW - START) end
+  if S == 2 then
     local st, c = a, bb
-    if st < 0 or now >= st + w[i] then st = now; c = 0 end
-    local adm, nc, wr = count_step(c, h[i], neg[i], bud[i], rpu[i])
+    if st < 0 or NOW >= st + W then st = NOW; c = 0 end
+    local adm, nc, wr = count_step(c, H, NEG, BUD, RPU)
     return adm, st, nc, wr
   end
-  if s[i] == 3 then
-    local adm, np, nc, wr = sliding_step(a, bb, h[i], neg[i], bud[i], rpu[i], w[i], now - start[i])
-    return adm, np, nc, wr
-  end
-  local adm, d, wr = gcra_step(a, bb, now, h[i], neg[i], bud[i], rpu[i], w[i], burst[i])
-  return adm, now, d, wr
+  local adm, c, wr = count_step(a, H, NEG, BUD, RPU)
+  return adm, c, 0, wr
 end
--- A state back to fresh is deleted.
-local function save(i, na, nb)
-  local now = nw[i]
-  if s[i] == 1 then
-    if na == 0 then write(k1[i], 0, nil, false) else write(k1[i], na, nil, start[i] + w[i] - now) end
-  elseif s[i] == 2 then
-    if nb == 0 then write(k1[i], -1, 0, false) else write(k1[i], na, nb, na + w[i] - now) end
-  elseif s[i] == 3 then
-    if nb == 0 then write(k1[i], 0, nil, false) else write(k1[i], nb, nil, start[i] + 2 * w[i] - now) end
-    if na == 0 then write(k2[i], 0, nil, false) else write(k2[i], na, nil, start[i] + w[i] - now) end
+-- Writes one key's state (nil: fresh, so the key is deleted); its TTL is kept when the key existed and its deadline
+-- has not moved, else set.
+local function put(key, had, value, kept, deadline)
+  if value == nil then
+    if had then redis.call('DEL', key) end
+  elseif had and kept then
+    redis.call('SET', key, value, 'KEEPTTL')
   else
-    if nb == 0 then write(k1[i], -1, 0, false) else write(k1[i], na, nb, nb / rpu[i]) end
+    local px = deadline - NOW
+    if px < 1 then px = 1 end
+    redis.call('PSETEX', key, math.ceil(px), value)
+  end
+end
+-- A bucket key's deadline: the second after the one in which it is full again, plus one.
+local function bucket_deadline(anchor, debt)
+  return (math.floor((anchor + math.ceil(debt / RPU)) / 1000) + 2) * 1000
+end
+local function save(na, nb)
+  if S == 4 then
+    if nb == 0 then put(K1, HAD1, nil) return end
+    local d = bucket_deadline(na, nb)
+    put(K1, HAD1, string.format('%d %d', na, nb), A0 >= 0 and d <= bucket_deadline(A0, B0), d)
+  elseif S == 3 then
+    put(K1, HAD1, nb ~= 0 and string.format('%d', nb) or nil, true, START + 2 * W)
+    put(K2, HAD2, na ~= 0 and string.format('%d', na) or nil, true, START + W)
+  elseif S == 2 then
+    put(K1, HAD1, nb ~= 0 and string.format('%d %d', na, nb) or nil, na == A0, na + W)
+  else
+    put(K1, HAD1, na ~= 0 and string.format('%d', na) or nil, true, START + W)
   end
 end
 local i = 1
 while i <= nruns do
-  local size = g[i]
-  if size < 1 then size = 1 end
-  if i + size - 1 > nruns then size = nruns - i + 1 end
-  if size == 1 then
-    local a, bb = load(i)
+  parse(i)
+  if N >= 1 then
+    load()
+    local a, bb = A0, B0
     out[2 * i - 1] = a; out[2 * i] = bb
     local changed = false
-    for _ = 1, cnt[i] do
-      local adm, na, nb, wr = step(i, a, bb)
+    for _ = 1, N do
+      local adm, na, nb, wr = step(a, bb)
       if wr then a = na; bb = nb; changed = true end
     end
-    if changed then save(i, a, bb) end
+    if changed then save(a, bb) end
+    i = i + 1
   else
+    -- A group: every member is read and stepped before any is written (all-or-nothing).
+    local size = -N
+    if size < 1 then size = 1 end
+    if i + size - 1 > nruns then size = nruns - i + 1 end
     local all, budget = true, false
-    local na, nb = {}, {}
+    local m = {}
     for j = i, i + size - 1 do
-      local a, bb = load(j)
-      out[2 * j - 1] = a; out[2 * j] = bb
-      local adm
-      adm, na[j], nb[j] = step(j, a, bb)
-      all = all and (adm or neg[j] == 1)
-      budget = budget or (bud[j] == 1 and neg[j] == 0 and h[j] > 0)
+      if j > i then parse(j) end
+      load()
+      out[2 * j - 1] = A0; out[2 * j] = B0
+      local adm, na, nb = step(A0, B0)
+      all = all and (adm or NEG == 1)
+      budget = budget or (BUD == 1 and NEG == 0 and H > 0)
+      m[j - i + 1] = { S, RPU, W, H, NOW, START, K1, K2, A0, B0, HAD1, HAD2, na, nb }
     end
     if all or budget then
-      for j = i, i + size - 1 do
-        if h[j] > 0 then save(j, na[j], nb[j]) end
+      for _, f in ipairs(m) do
+        if f[4] > 0 then
+          S, RPU, W, H, NOW, START, K1, K2, A0, B0, HAD1, HAD2 = unpack(f, 1, 12)
+          save(f[13], f[14])
+        end
       end
     end
-  end
-  i = i + size
-end
-for _, key in ipairs(order) do
-  local ms = px[key]
-  if ms < 0 then
-    redis.call('DEL', key)
-  elseif vb[key] == nil then
-    redis.call('PSETEX', key, ms, string.format('%d', va[key]))
-  else
-    redis.call('PSETEX', key, ms, string.format('%d %d', va[key], vb[key]))
+    i = i + size
   end
 end
 return out
@@ -196,7 +198,7 @@ export interface ScriptCall {
   readonly keys: string[];
   /** Each distinct limit's 5 arguments, in first-use order. */
   readonly limitArgs: string[];
-  /** Each run's 6 arguments. */
+  /** Each run's 4 arguments. */
   readonly runArgs: string[];
   readonly limitIndex: Map<Limit, number>;
   /** The ops, in the order they were added; an op's position is its index here. */
@@ -260,14 +262,9 @@ export function addScriptOp(call: ScriptCall, op: CounterOp): number {
   const run = call.runFirst.length;
   call.runFirst.push(position);
   call.runLast.push(position);
-  call.runArgs.push(
-    String(index),
-    String(op.group),
-    String(op.negative ? -op.hits : op.hits),
-    String(op.windowStartSeconds * 1000),
-    String(op.nowMs),
-    "1",
-  );
+  // n: 1 for an op alone (later identical ops add to it), -size on a group's first member, 0 on the others.
+  const n = op.group === 1 ? "1" : op.group > 1 ? String(-op.group) : "0";
+  call.runArgs.push(String(index), String(op.negative ? -op.hits : op.hits), String(op.nowMs), n);
   // A group member closes the key to runs: a later lone op must come after the group.
   if (op.group === 1) call.openRuns.set(op.key, run);
   else call.openRuns.delete(op.key);

@@ -21,27 +21,8 @@ describe("limits script calls", () => {
     const { call, positions } = callOf([op("{a}", 1), op("{b}", 1), op("{a}", 1), op("{a}", 1)]);
     expect(positions).toEqual([0, 1, 2, 3]);
     expect(call.keys).toEqual(["{a}", "{b}"]);
-    // ARGV: one limit (5 numbers), then per run: limit, group, hits, window start ms, now ms, count.
-    expect(scriptArgs(call)).toEqual([
-      "1",
-      "4",
-      "0",
-      "60",
-      "60000",
-      "5",
-      "1",
-      "1",
-      "1",
-      "0",
-      "1000",
-      "3",
-      "1",
-      "1",
-      "1",
-      "0",
-      "1000",
-      "1",
-    ]);
+    // ARGV: one limit (5 numbers), then per run: limit, hits, now ms, and n (how many identical ops the run applies).
+    expect(scriptArgs(call)).toEqual(["1", "4", "0", "60", "60000", "5", "1", "1", "1000", "3", "1", "1", "1000", "1"]);
   });
 
   it.each([
