@@ -57,6 +57,10 @@ export class ServerCall implements Expirable, ReadingCall {
   trailers: Readonly<Record<string, string>> = OK_TRAILERS;
   readonly readStartMs: number;
   readonly ledger: ConnectionLedger;
+  // The request budget's list links (ReadingCall), set here so every call has the same shape.
+  older: ReadingCall | undefined = undefined;
+  newer: ReadingCall | undefined = undefined;
+  reading = false;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -68,6 +72,7 @@ export class ServerCall implements Expirable, ReadingCall {
   ) {
     this.readStartMs = ctx.budget.now();
     this.ledger = ctx.budget.ledgerOf(stream.session as NonNullable<typeof stream.session>);
+    this.ledger.inFlight++;
   }
 
   /** A request header (gRPC metadata) by lower-case name; the first value when repeated. */
@@ -170,6 +175,7 @@ export class ServerCall implements Expirable, ReadingCall {
     if (this.phase === "done") return false;
     if (this.phase === "reading") this.ctx.budget.release(this);
     this.phase = "done";
+    this.ledger.inFlight--;
     this.first = undefined;
     this.more = undefined;
     if (this.deadlineMs !== Number.POSITIVE_INFINITY) this.ctx.deadlines.delete(this);

@@ -119,6 +119,7 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
     maxConnectionAgeGraceMs: options.maxConnectionAgeGraceMs,
     livenessIntervalMs: options.livenessIntervalMs ?? DEFAULT_LIVENESS_INTERVAL_MS,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    callsInFlight: (session) => budget.ledgerOf(session).inFlight,
     log,
   });
   const tls = options.tls;
@@ -164,7 +165,6 @@ export function createH2GrpcServer(options: H2GrpcServerOptions): H2GrpcServer {
   });
   server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
     stream.on("error", onStreamError);
-    sessions.streamOpened(stream);
     try {
       if (headerListSize(raw) > MAX_HEADER_LIST_BYTES) {
         const detail = `request header list larger than ${MAX_HEADER_LIST_BYTES} bytes`;
