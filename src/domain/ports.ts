@@ -49,6 +49,11 @@ export interface DecisionObserver {
   globalShadowMode(): void;
   /** The request's counter store call(s) settled (answered or rejected) after `durationMs` in total. */
   storeApplied(durationMs: number): void;
+  /**
+   * The clock store durations are measured with (ms, monotonic). A constant 0 when nothing records them (no metrics,
+   * no tracing), so an unobserved decision does not read the clock for them.
+   */
+  now(): number;
 }
 
 /** Reference `ratelimit.service.call.should_rate_limit.*` error stats. */
@@ -85,6 +90,8 @@ export interface CallObserver {
   callError(kind: CallErrorKind): void;
   /** One ShouldRateLimit call answered (success or error) `durationMs` after it was received. */
   responded(durationMs: number): void;
+  /** The clock call durations are measured with (ms, monotonic); a constant 0 when nothing records them. */
+  now(): number;
   /**
    * Starts the trace span of one ShouldRateLimit, continuing the caller's trace; undefined when tracing is off or the
    * call is not sampled (then the transport does nothing more).

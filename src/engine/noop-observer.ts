@@ -6,4 +6,5 @@ export const NOOP_OBSERVER: DecisionObserver = Object.freeze({
   domainNotFound(): void {},
   globalShadowMode(): void {},
   storeApplied(): void {},
+  now: () => 0,
 });

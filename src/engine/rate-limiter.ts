@@ -42,7 +42,7 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
       let outcomes = NO_OUTCOMES;
       let storeMs = 0;
       if (plan.ops.length > 0) {
-        const start = performance.now();
+        const start = observer.now();
         try {
           outcomes = stopAtLimit ? await applyStoppingAtLimit(store, plan.ops) : await store.apply(plan.ops);
         } catch (err) {
@@ -50,7 +50,7 @@ export function createRateLimiter(deps: RateLimiterDeps): RateLimiter {
             ? err
             : new StoreUnavailableError("counter store failed", { cause: err });
         } finally {
-          storeMs = performance.now() - start;
+          storeMs = observer.now() - start;
           observer.storeApplied(storeMs);
         }
         if (outcomes.length !== plan.ops.length) {

@@ -158,6 +158,7 @@ export function createStats(options: StatsOptions = {}): Stats {
       (service[GLOBAL_SHADOW_MODE] as number)++;
     },
     storeApplied(): void {},
+    now: () => 0,
     callError(kind: CallErrorKind): void {
       (service[CALL_ERROR_SLOT[kind]] as number)++;
     },

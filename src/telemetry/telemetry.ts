@@ -90,6 +90,10 @@ export function createTelemetry(settings: ObservabilitySettings, deps: Telemetry
   const responded = respondedHook(registry === undefined ? undefined : responseTime, statsd);
   const storeApplied = storeHook(registry === undefined ? undefined : storeLatency);
   const counting = !settings.disableStats;
+  // Durations are measured only when something records them: call latency for Prometheus or statsd, store latency
+  // for Prometheus or trace spans.
+  const callClock = registry !== undefined || statsd !== undefined ? monotonicNow : zeroNow;
+  const storeClock = registry !== undefined || tracing !== undefined ? monotonicNow : zeroNow;
   return {
     stats,
     decisions: {
@@ -97,11 +101,13 @@ export function createTelemetry(settings: ObservabilitySettings, deps: Telemetry
       domainNotFound: counting ? stats.domainNotFound : noop,
       globalShadowMode: counting ? stats.globalShadowMode : noop,
       storeApplied,
+      now: storeClock,
     },
     calls: {
       request: counting ? stats.request : noop,
       callError: counting ? stats.callError : noop,
       responded,
+      now: callClock,
       traceCall: tracing === undefined ? noSpan : tracing.startCall,
     },
     store: {
@@ -129,6 +135,9 @@ export function createTelemetry(settings: ObservabilitySettings, deps: Telemetry
     },
   };
 }
+
+const monotonicNow = (): number => performance.now();
+const zeroNow = (): number => 0;
 
 function respondedHook(
   latency: ReturnType<typeof createLatencyRecorder> | undefined,

@@ -85,7 +85,7 @@ export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
     if (log.isLevelEnabled("debug")) log.debug({ code: grpcStatusName(mapped.code), err }, "ShouldRateLimit failed");
     call.fail(mapped.code, mapped.details);
     span?.end(grpcStatusName(mapped.code), err);
-    calls.responded(performance.now() - startMs);
+    calls.responded(calls.now() - startMs);
   };
   // Never rejects: every throw inside is answered through `call`, whose methods never throw.
   const answer = async (call: ServerCall, request: DomainRequest, startMs: number): Promise<void> => {
@@ -102,18 +102,18 @@ export function createRlsMethod(deps: RlsServiceDeps): GrpcMethod {
       return;
     }
     call.reply(frame);
-    calls.responded(performance.now() - startMs);
+    calls.responded(calls.now() - startMs);
   };
   return {
     path: RlsServiceDefinition.shouldRateLimit.path,
     handle(message, call) {
-      const startMs = performance.now();
+      const startMs = calls.now();
       calls.request();
       const decoded = decodeRequest(message);
       if (!decoded.ok) {
         calls.callError("service_error");
         call.fail(GrpcStatus.INVALID_ARGUMENT, `malformed RateLimitRequest: ${decoded.reason}`);
-        calls.responded(performance.now() - startMs);
+        calls.responded(calls.now() - startMs);
         return;
       }
       let request: DomainRequest;

@@ -41,7 +41,7 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
   const { limiter, calls, log } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? REQUEST_LIMITS.maxMessageBytes;
   return async (req, res) => {
-    const startMs = performance.now();
+    const startMs = calls.now();
     calls.request();
     let request: DomainRequest;
     try {
@@ -49,7 +49,7 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
     } catch (err) {
       calls.callError("service_error");
       sendError(res, err, log);
-      calls.responded(performance.now() - startMs);
+      calls.responded(calls.now() - startMs);
       return;
     }
     const span = calls.traceCall(headerReader(req), request.domain, request.descriptors.length);
@@ -72,7 +72,7 @@ export function createJsonHandler(deps: JsonHandlerDeps): Handler {
       span?.end("ERROR", err);
       sendError(res, err, log);
     }
-    calls.responded(performance.now() - startMs);
+    calls.responded(calls.now() - startMs);
   };
 }
 

@@ -51,7 +51,7 @@ export function createNginxAuthHandler(deps: NginxAuthDeps): Handler {
   };
 
   return async (req, res) => {
-    const startMs = performance.now();
+    const startMs = calls.now();
     calls.request();
     // The body of an auth subrequest is never read (nginx sends none with `proxy_pass_request_body off`).
     req.resume();
@@ -61,7 +61,7 @@ export function createNginxAuthHandler(deps: NginxAuthDeps): Handler {
     } catch (err) {
       calls.callError("service_error");
       sendError(res, err, log);
-      calls.responded(performance.now() - startMs);
+      calls.responded(calls.now() - startMs);
       return;
     }
     const descriptors = descriptorsFrom(mapping, req.headers);
@@ -87,7 +87,7 @@ export function createNginxAuthHandler(deps: NginxAuthDeps): Handler {
       calls.callError(err instanceof StoreUnavailableError ? "redis_error" : "service_error");
       sendError(res, err, log);
     }
-    calls.responded(performance.now() - startMs);
+    calls.responded(calls.now() - startMs);
   };
 }
 

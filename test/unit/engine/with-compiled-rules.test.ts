@@ -109,6 +109,7 @@ describe("createRateLimiter() with compiled rules", () => {
         domainNotFound() {},
         globalShadowMode() {},
         storeApplied() {},
+        now: () => 0,
       },
     });
     const one = (...entries: Entry[]): Descriptor => ({ entries, limit: undefined, hits: 1, negative: false });
