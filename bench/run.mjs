@@ -9,6 +9,8 @@
  *   npm run bench -- --workloads W1 --variants noop,memory --duration 10
  *   npm run bench -- --env REDIS_PIPELINE_WINDOW=150us     extra env for the service
  *   npm run bench -- --variants noop,noop-h2 --workloads W1  is the load generator fast enough?
+ *   npm run bench -- --workloads W1,W2,W3 --variants noop,memory,memory-base,redis,redis-base --base /tmp/old
+ *                                              this build against an earlier one (a built checkout), same slices
  *
  * Every process under test is started as `nice -n <--nice> taskset -c <cpu> ...` in the bench's own session
  * (processes.mjs relaunchPinned): pinning keeps the server alone on its core, and the raised priority keeps
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     "skip-memory": { type: "boolean", default: false },
     long: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
+    base: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -84,6 +87,7 @@ const ctx = {
   nodeFlags: args["node-flag"],
   redis: undefined,
   probe: undefined,
+  base: args.base === undefined ? undefined : path.resolve(args.base),
 };
 
 if (!relaunchPinned(ctx.loadCpu, ctx.nice)) {
@@ -103,7 +107,9 @@ async function main() {
   const gen = await loadGenerated();
   ctx.probe = probeFrame(gen);
   const workloads = cfg.workloads.map((w) => buildWorkload(gen, w, Number(args["w2-keys"])));
-  const unavailable = new Map(cfg.variants.flatMap((v) => (unavailableReason(v) ? [[v, unavailableReason(v)]] : [])));
+  const unavailable = new Map(
+    cfg.variants.flatMap((v) => (unavailableReason(v, ctx.base) ? [[v, unavailableReason(v, ctx.base)]] : [])),
+  );
   printHeader(workloads, unavailable);
   const redisVariants = cfg.variants.filter((v) => VARIANTS[v].backend === "redis" && !unavailable.has(v));
   if (redisVariants.length > 0) {

@@ -35,12 +35,18 @@ export const VARIANTS = Object.freeze({
   "redis-prom": { label: "Sluice, Redis, Prometheus on", service: true, backend: "redis", prometheus: true },
   "memory-trace": { label: "Sluice, memory, tracing 0.01", service: true, backend: "memory", tracing: 0.01 },
   "redis-trace": { label: "Sluice, Redis, tracing 0.01", service: true, backend: "redis", tracing: 0.01 },
+  // Issue 7's "W1-W3 do not regress": an earlier build (`--base <checkout>`, built) measured in the same slices.
+  "memory-base": { label: "Sluice at --base, memory", service: true, backend: "memory", base: true },
+  "redis-base": { label: "Sluice at --base, Redis", service: true, backend: "redis", base: true },
 });
 
 /** Why a variant cannot run at all (e.g. the service is not built yet), or undefined. */
-export function unavailableReason(name) {
+export function unavailableReason(name, base) {
   if (VARIANTS[name]?.service && !fs.existsSync(distPath("main.js"))) {
     return "dist/main.js missing (service not written or not built: npx tsc -p tsconfig.json)";
+  }
+  if (VARIANTS[name]?.base && (base === undefined || !fs.existsSync(path.join(base, "dist", "main.js")))) {
+    return "needs --base <checkout> with dist/main.js built";
   }
   return undefined;
 }
@@ -63,6 +69,8 @@ function serviceEnv(variant, workload, ports, ctx) {
     BACKEND_TYPE: variant.backend,
     WORKERS: "1",
   };
+  // An earlier build reads its own rules (the same W1-W3 keys and limits).
+  if (variant.base) env.RUNTIME_ROOT = path.join(ctx.base, "bench", "config");
   if (variant.prometheus) {
     env.USE_PROMETHEUS = "true";
     env.PROMETHEUS_ADDR = `127.0.0.1:${ports.metrics}`;
@@ -99,11 +107,12 @@ async function startVariant(name, workload, ctx, tag) {
   const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort(), metrics: await freePort() };
   const logFile = path.join(ctx.logDir, `${tag}.log`);
   const node = [process.execPath, ...ctx.nodeFlags];
+  const root = variant.base ? ctx.base : REPO_ROOT;
   const argv = variant.service
-    ? [...node, distPath("main.js")]
+    ? [...node, variant.base ? path.join(root, "dist", "main.js") : distPath("main.js")]
     : [...node, path.join(BENCH_DIR, variant.script), String(ports.grpc)];
   const env = variant.service ? serviceEnv(variant, workload, ports, ctx) : { ...process.env };
-  const proc = spawnPinned(ctx.serverCpu, argv, { env, logFile, cwd: REPO_ROOT, nice: ctx.nice });
+  const proc = spawnPinned(ctx.serverCpu, argv, { env, logFile, cwd: root, nice: ctx.nice });
   try {
     await waitForGrpc(proc, ports.grpc, ctx.probe, undefined, clientTls(variant, ctx));
   } catch (err) {

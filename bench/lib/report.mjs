@@ -173,6 +173,16 @@ export function targets(rows, memory1m) {
     const r = a === undefined || b === undefined ? undefined : useRatios ? a.rpsRatio / b.rpsRatio : a.rps / b.rps;
     check(text, r, r >= min, `${fmt(r)}x`);
   };
+  // Issue 7: W1-W3 do not regress by more than 5 % against an earlier build (--base) measured in the same slices.
+  for (const v of ["memory", "redis"]) {
+    for (const w of ["W1", "W2", "W3"]) {
+      const a = row(w, v);
+      const b = row(w, `${v}-base`);
+      const r = a === undefined || b === undefined ? undefined : a.rpsRatio / b.rpsRatio;
+      const cpu = a === undefined || b === undefined ? undefined : a.cpuUs / b.cpuUs;
+      check(`${v} ${w} req/s >= 0.95x --base`, r, r >= 0.95, `${fmt(r)}x (CPU/req ${fmt(cpu)}x)`);
+    }
+  }
   vsW1("W4", "redis", 0.9, "Redis W4 (token bucket) req/s >= 0.90x Redis W1");
   vsW1("W5", "redis", 0.75, "Redis W5 (3 limits) req/s >= 0.75x Redis W1");
   vsW1("W6", "redis", 0.85, "Redis W6 (peek then charge) req/s >= 0.85x Redis W1");
