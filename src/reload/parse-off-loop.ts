@@ -2,8 +2,11 @@
  * Parses rule files in a worker thread (parse-worker.ts), so a large load never stalls serving: the event loop
  * only waits for a message. One worker is kept between loads (starting one costs tens of milliseconds, and
  * hundreds from TypeScript sources) and loads go to it one at a time; after a load of more than
- * RECYCLE_AFTER_BYTES it is thrown away, which returns all the memory a large parse took. Compiling the parsed
- * data into a RuleSet stays on the main thread (the RuleSet holds closures and cannot cross threads).
+ * RECYCLE_AFTER_BYTES it is thrown away, which returns all the memory a large parse took. The parsed data comes back
+ * in chunks of about 1,000 rules, each asked for once the previous one has been received and the event loop has
+ * turned, so receiving 50,000 rules never holds calls up for more than a few milliseconds at a time. Compiling the
+ * parsed data into a RuleSet stays on the main thread, in slices (compile.ts; the RuleSet holds closures and cannot
+ * cross threads).
  *
  * From TypeScript sources (the tests) the worker registers tsx's loader first; the built service runs the .js.
  */
@@ -11,16 +14,27 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
-import type { ConfigWarning, RawRuleFile, RuleFile } from "../rules/schema.js";
+import type { ConfigWarning, RawDescriptor, RawRuleFile, RuleFile } from "../rules/schema.js";
 
 export interface ParseRequest {
   readonly files: readonly RuleFile[];
   readonly maxRules: number;
 }
 
-/** What the worker posts back. */
+/** Part of a parsed file's top-level descriptors, in order. */
+export interface ParseChunk {
+  readonly file: number;
+  readonly descriptors: RawDescriptor[];
+}
+
+/** What the worker posts back for a ParseRequest; the descriptors then come in `chunks` ParseChunks. */
 export type ParseReply =
-  | { readonly ok: true; readonly parsed: RawRuleFile[]; readonly warnings: ConfigWarning[] }
+  | {
+      readonly ok: true;
+      readonly files: { readonly name: string; readonly domain: string }[];
+      readonly chunks: number;
+      readonly warnings: ConfigWarning[];
+    }
   | { readonly ok: false; readonly configError: { file: string; path: string; detail: string } }
   | { readonly ok: false; readonly message: string };
 
@@ -62,13 +76,41 @@ export function createRuleParser(): RuleParser {
         w.off("error", onError);
         w.off("exit", onExit);
       };
-      const onMessage = (reply: ParseReply): void => {
+      let parsed: { name: string; domain: string; descriptors: RawDescriptor[] }[] = [];
+      let warnings: ConfigWarning[] = [];
+      let expected = 0;
+      let received = 0;
+      const askNext = (): void => {
+        // After this turn's other work (calls) has run: one chunk per event-loop turn.
+        setImmediate(() => w.postMessage({ next: received }));
+      };
+      const onMessage = (message: ParseReply | ParseChunk): void => {
+        if ("file" in message) {
+          const target = parsed[message.file]?.descriptors;
+          for (const d of message.descriptors) target?.push(d);
+          received++;
+          if (received < expected) askNext();
+          else finish();
+          return;
+        }
+        const reply = message;
+        if (reply.ok) {
+          parsed = reply.files.map((f) => ({ ...f, descriptors: [] }));
+          warnings = reply.warnings;
+          expected = reply.chunks;
+          if (expected === 0) finish();
+          else askNext();
+          return;
+        }
         cleanup();
-        if (reply.ok) resolve({ parsed: reply.parsed, warnings: reply.warnings });
-        else if ("configError" in reply) {
+        if ("configError" in reply) {
           const e = reply.configError;
           reject(new ConfigError(e.file, e.path, e.detail));
         } else reject(new Error(`rule parser failed: ${reply.message}`));
+      };
+      const finish = (): void => {
+        cleanup();
+        resolve({ parsed, warnings });
       };
       const onError = (err: Error): void => {
         cleanup();

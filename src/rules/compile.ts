@@ -63,6 +63,42 @@ export function compileParsed(
   parsed: readonly RawRuleFile[],
   opts: CompileOptions,
 ): RuleSet {
+  const steps = compileSteps(files, parsed, opts);
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * compileParsed in slices of about `sliceMs` of work, yielding the event loop between them, so that a reload of tens
+ * of thousands of rules never holds up calls for longer than a slice (issue 12). Same result, same errors.
+ */
+export async function compileParsedInSlices(
+  files: readonly RuleFile[],
+  parsed: readonly RawRuleFile[],
+  opts: CompileOptions,
+  sliceMs = 5,
+): Promise<RuleSet> {
+  const steps = compileSteps(files, parsed, opts);
+  let sliceEnd = performance.now() + sliceMs;
+  for (let n = 1; ; n++) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    // Reading the clock costs more than a step: look every 64 steps (a step is one descriptor item).
+    if ((n & 63) === 0 && performance.now() >= sliceEnd) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceEnd = performance.now() + sliceMs;
+    }
+  }
+}
+
+/** The compile, as steps: it yields after each descriptor item, so a driver may pause between items. */
+function* compileSteps(
+  files: readonly RuleFile[],
+  parsed: readonly RawRuleFile[],
+  opts: CompileOptions,
+): Generator<void, RuleSet> {
   const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
   for (const file of parsed) {
     if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
@@ -79,10 +115,11 @@ export function compileParsed(
       tops.set(file.domain, top);
     }
     const scope = rootScope(file, opts.onWarning);
-    for (const node of buildNodes(scope, file.descriptors, top.composites)) top.nodes.push(node);
+    for (const node of yield* buildNodes(scope, file.descriptors, top.composites)) top.nodes.push(node);
   }
   const roots = new Map<string, Level>();
   for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
+  yield;
   return createRuleSet(roots, versionOf(files, opts.mergeDomainConfig));
 }
 
@@ -92,9 +129,14 @@ function rootScope(file: RawRuleFile, warn: WarningSink | undefined): Scope {
 }
 
 /** Builds one `descriptors:` list; `composites` holds the keys already used at this level (merge across files). */
-function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: Set<string>): RuleNode[] {
+function* buildNodes(
+  scope: Scope,
+  items: readonly RawDescriptor[],
+  composites: Set<string>,
+): Generator<void, RuleNode[]> {
   const nodes: RuleNode[] = [];
   for (const item of items) {
+    yield;
     if (item.key === "") throw new ConfigError(scope.file, `${item.path}.key`, "descriptor has empty key");
     const composite = item.value === "" ? item.key : `${item.key}_${item.value}`;
     const fullKey = scope.parentKey + composite;
@@ -118,7 +160,7 @@ function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: S
       );
     }
     const children =
-      item.descriptors.length === 0 ? undefined : buildLevel(buildNodes(inner, item.descriptors, new Set()));
+      item.descriptors.length === 0 ? undefined : buildLevel(yield* buildNodes(inner, item.descriptors, new Set()));
     const pattern = wildcard ? compileWildcard(item.value) : undefined;
     nodes.push(Object.freeze({ key: item.key, value: item.value, composite, pattern, rule, children }));
   }

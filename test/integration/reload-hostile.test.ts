@@ -12,6 +12,7 @@ import { ConfigError } from "../../src/domain/errors.js";
 import { createRuleParser } from "../../src/reload/parse-off-loop.js";
 import { RULES_LIMITS, readRuleFiles } from "../../src/reload/rules-loader.js";
 import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
+import { parseRuleFile } from "../../src/rules/schema.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
 
 let tmp: string;
@@ -175,6 +176,35 @@ describe("rule size limits", () => {
       const err = await parser.parse([{ name: "many.yaml", text: many }], 4).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).message).toBe("many.yaml: rule files together hold more than 4 rules");
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it("hands a large parse back in chunks, whole and in order, letting the event loop turn between them", async () => {
+    const parser = createRuleParser();
+    try {
+      // 2 files; 2,500 top-level items each, every third with two children: several chunks per file.
+      const files = [0, 1].map((f) => {
+        let text = `domain: d${f}\ndescriptors:\n`;
+        for (let i = 0; i < 2_500; i++) {
+          text += `  - key: k\n    value: v${i}\n    rate_limit: {unit: second, requests_per_unit: ${i + 1}}\n`;
+          if (i % 3 === 0) text += "    descriptors:\n      - key: a\n      - key: b\n";
+        }
+        return { name: `f${f}.yaml`, text };
+      });
+      let turns = 0;
+      let running = true;
+      const tick = (): void => {
+        turns++;
+        if (running) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const { parsed } = await parser.parse(files, RULES_LIMITS.maxRules);
+      running = false;
+      expect(parsed).toEqual(files.map((f) => parseRuleFile(f)));
+      // About 4,200 rules per file in chunks of about 1,000: at least 8 chunks, one per event-loop turn.
+      expect(turns).toBeGreaterThanOrEqual(8);
     } finally {
       await parser.close();
     }

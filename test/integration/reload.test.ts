@@ -79,6 +79,8 @@ describe("createRulesWatcher()", () => {
     const loaded = lines.find((l) => l.msg === "rules loaded");
     expect(loaded).toMatchObject({ level: 30, component: "rules-watcher", domains: 2, files: 2, reason: "startup" });
     expect(loaded?.["version"]).toBe(w.current()?.version);
+    // Where the load's time went, for operators chasing a slow reload.
+    for (const phase of ["readMs", "parseMs", "compileMs"]) expect(loaded?.[phase]).toBeGreaterThanOrEqual(0);
   });
 
   it("stays without rules after a bad start, then loads once the file is fixed", async () => {

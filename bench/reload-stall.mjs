@@ -1,0 +1,129 @@
+/**
+ * Issue 12: does a large rule reload stall serving? Starts the built service (memory backend) on a rules directory
+ * holding the bench rules plus --rules rule items spread over files of 10,000, keeps --in-flight W1 calls going, and
+ * measures call latency in two windows of --seconds each: steady (no reload), then while every large file is
+ * rewritten (a changed limit) and reloaded. Prints the p50/p99/max of both windows, the reload's own duration from the
+ * service's "rules loaded" log line, and exits 1 if a call failed.
+ *
+ *   npm run build && node bench/reload-stall.mjs [--rules 50000] [--seconds 4] [--in-flight 4]
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { loadGenerated } from "./lib/grpc-wire.mjs";
+import { createLoadRunner } from "./lib/load-generator.mjs";
+import { probeFrame } from "./lib/measure.mjs";
+import { distPath, REPO_ROOT, RULES_ROOT } from "./lib/paths.mjs";
+import { freePort, spawnPinned, stopChildrenOnSignal, waitForGrpc } from "./lib/processes.mjs";
+import { buildWorkload } from "./lib/workloads.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    rules: { type: "string", default: "50000" },
+    seconds: { type: "string", default: "4" },
+    "in-flight": { type: "string", default: "4" },
+  },
+});
+stopChildrenOnSignal();
+const RULES = Number(args.rules);
+const PER_FILE = 10_000;
+const windowMs = Number(args.seconds) * 1000;
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-reload-stall-"));
+const dir = path.join(root, "ratelimit", "config");
+fs.mkdirSync(dir, { recursive: true });
+fs.copyFileSync(path.join(RULES_ROOT, "ratelimit", "config", "bench.yaml"), path.join(dir, "bench.yaml"));
+const bigFiles = [];
+/** One file of `count` rules in its own domain; `limit` changes between the two versions. */
+function writeBig(n, count, limit) {
+  let text = `domain: big${n}\ndescriptors:\n`;
+  for (let i = 0; i < count; i++) {
+    text += `  - key: user\n    value: u${i}\n    rate_limit: { unit: minute, requests_per_unit: ${limit} }\n`;
+  }
+  const file = path.join(dir, `big${n}.yaml`);
+  fs.writeFileSync(`${file}.tmp`, text);
+  fs.renameSync(`${file}.tmp`, file);
+  return file;
+}
+for (let n = 0; n * PER_FILE < RULES; n++) bigFiles.push(writeBig(n, Math.min(PER_FILE, RULES - n * PER_FILE), 100));
+
+const gen = await loadGenerated();
+const workload = buildWorkload(gen, "W1");
+const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
+const env = {
+  PATH: process.env.PATH ?? "",
+  NODE_ENV: "production",
+  GRPC_HOST: "127.0.0.1",
+  GRPC_PORT: String(ports.grpc),
+  HOST: "127.0.0.1",
+  PORT: String(ports.http),
+  DEBUG_HOST: "127.0.0.1",
+  DEBUG_PORT: String(ports.debug),
+  RUNTIME_ROOT: root,
+  RUNTIME_SUBDIRECTORY: "ratelimit",
+  RUNTIME_WATCH_ROOT: "false",
+  BACKEND_TYPE: "memory",
+  WORKERS: "1",
+  LOG_FORMAT: "json",
+  LOG_LEVEL: "info",
+};
+const logFile = path.join(root, "service.log");
+const proc = spawnPinned(null, [process.execPath, distPath("main.js")], { env, logFile, cwd: REPO_ROOT });
+await waitForGrpc(proc, ports.grpc, probeFrame(gen), 60_000);
+const loads = () =>
+  fs
+    .readFileSync(logFile, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"rules loaded"'));
+while (loads().length === 0) await new Promise((r) => setTimeout(r, 100));
+
+async function measure(during) {
+  const runner = await createLoadRunner({
+    port: ports.grpc,
+    frames: workload.frames,
+    expect: workload.expect,
+    allowOk: 1e9,
+    statuses: 1,
+    connections: 2,
+    inFlight: Number(args["in-flight"]),
+  });
+  await runner.runSlice(1000, { record: false }); // warm-up
+  const slice = await runner.runSlice(windowMs, { onStart: during });
+  const totals = await runner.totals();
+  await runner.close();
+  return {
+    rps: Math.round(slice.rps),
+    p50Ms: totals.p50Us / 1000,
+    p99Ms: totals.p99Us / 1000,
+    maxMs: totals.maxUs / 1000,
+    errors: totals.errors,
+  };
+}
+
+const steady = await measure(undefined);
+const before = loads().length;
+let reloadMs;
+const reloading = await measure(() => {
+  setTimeout(() => {
+    const t0 = performance.now();
+    for (let n = 0; n < bigFiles.length; n++) writeBig(n, Math.min(PER_FILE, RULES - n * PER_FILE), 200);
+    const poll = setInterval(() => {
+      if (loads().length > before) {
+        clearInterval(poll);
+        reloadMs = Math.round(performance.now() - t0);
+      }
+    }, 20);
+  }, 500);
+});
+proc.child.kill("SIGTERM");
+await proc.exited;
+// The service's own account of the reload(s) the rewrite caused: read, parse (worker thread) and compile times.
+const reloads = loads()
+  .slice(before)
+  .map((l) => JSON.parse(l))
+  .map(({ readMs, parseMs, compileMs }) => ({ readMs, parseMs, compileMs }));
+const report = { rules: RULES, steady, reloading, reloadedWithinWindow: reloadMs !== undefined, reloadMs, reloads };
+process.stdout.write(`${JSON.stringify(report)}\n`);
+fs.rmSync(root, { recursive: true, force: true });
+if (steady.errors > 0 || reloading.errors > 0 || reloadMs === undefined) process.exitCode = 1;
