@@ -29,14 +29,16 @@ export async function loadGenerated() {
  * @param {ReadonlyArray<ReadonlyArray<readonly [string, string]>>} descriptors entries per descriptor
  * @param {ReadonlyArray<number | undefined>} [hitsAddends] descriptor-level hits_addend per descriptor (unset when
  *   undefined)
+ * @param {ReadonlyArray<{ requestsPerUnit: number, unit: number } | undefined>} [limits] a request-level limit
+ *   override per descriptor (`unit` as the RateLimitUnit enum: 1 second ... 3 hour), unset when undefined
  * @returns {Buffer}
  */
-export function encodeRequestFrame(gen, domain, descriptors, hitsAddends = []) {
+export function encodeRequestFrame(gen, domain, descriptors, hitsAddends = [], limits = []) {
   const message = {
     domain,
     descriptors: descriptors.map((entries, i) => ({
       entries: entries.map(([key, value]) => ({ key, value })),
-      limit: undefined,
+      limit: limits[i],
       hitsAddend: hitsAddends[i] === undefined ? undefined : BigInt(hitsAddends[i]),
       isNegativeHits: false,
     })),

@@ -32,6 +32,7 @@ const STATUS_200 = 0x88;
  * @property {number} connections HTTP/2 connections
  * @property {number} inFlight outstanding calls in total
  * @property {{ ca: Buffer, cert: Buffer, key: Buffer }} [tls] connect over TLS (ALPN h2) with this client certificate
+ * @property {number} [startAt] the first frame to send (default: a random one)
  */
 
 /**
@@ -104,7 +105,7 @@ function createState(opts, oracle) {
   return {
     opts,
     oracle,
-    cursor: Math.floor(Math.random() * opts.frames.length),
+    cursor: opts.startAt ?? Math.floor(Math.random() * opts.frames.length),
     okPerFrame: new Uint32Array(opts.frames.length),
     /** Trailer blocks already known to say grpc-status 0. */
     goodTrailers: /** @type {Buffer[]} */ ([]),
