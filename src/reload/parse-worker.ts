@@ -6,10 +6,28 @@
  * rules), hence the chunks: each is about CHUNK_RULES rules, and the main thread asks for the next only after it has
  * let other work run.
  */
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
 import { type ConfigWarning, parseRuleFile, type RawDescriptor } from "../rules/schema.js";
 import type { ParseChunk, ParseReply, ParseRequest } from "./parse-off-loop.js";
+
+/**
+ * Parsing must not take CPU from serving: on Linux this thread lowers its own priority to the lowest (nice 19), so on
+ * a busy machine the event loop gets the core first and a large reload simply takes longer. (setpriority applies to
+ * the one thread whose id it is given; /proc/thread-self names this thread.) Elsewhere, or without permission, the
+ * priority stays as it is.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    // not Linux, or not allowed: parse at normal priority
+  }
+}
+lowerPriority();
 
 /** Rules (descriptor items, nested ones included) per chunk: a few milliseconds to receive. */
 const CHUNK_RULES = 1_000;

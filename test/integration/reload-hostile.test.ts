@@ -3,7 +3,16 @@
  * directory-triggered reloads for good, then proves that an ordinary in-place edit still reloads within 1 s.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -209,4 +218,25 @@ describe("rule size limits", () => {
       await parser.close();
     }
   });
+
+  it.runIf(process.platform === "linux")(
+    "parses at the lowest priority without lowering the serving thread's",
+    async () => {
+      const niceOf = (task: string): number => {
+        const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
+        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+      };
+      const before = niceOf(String(process.pid));
+      const parser = createRuleParser();
+      try {
+        await parser.parse([{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules);
+        const niced = readdirSync("/proc/self/task").filter((t) => niceOf(t) === 19);
+        expect(niced.length).toBeGreaterThanOrEqual(1);
+        expect(niced).not.toContain(String(process.pid));
+        expect(niceOf(String(process.pid))).toBe(before);
+      } finally {
+        await parser.close();
+      }
+    },
+  );
 });
