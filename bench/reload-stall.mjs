@@ -13,9 +13,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
 import { createLoadRunner } from "./lib/load-generator.mjs";
-import { probeFrame } from "./lib/measure.mjs";
-import { distPath, REPO_ROOT, RULES_ROOT } from "./lib/paths.mjs";
-import { freePort, spawnPinned, stopChildrenOnSignal, waitForGrpc } from "./lib/processes.mjs";
+import { RULES_ROOT } from "./lib/paths.mjs";
+import { stopChildrenOnSignal } from "./lib/processes.mjs";
+import { startServiceProcess } from "./lib/service-process.mjs";
 import { buildWorkload } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
@@ -50,27 +50,8 @@ for (let n = 0; n * PER_FILE < RULES; n++) bigFiles.push(writeBig(n, Math.min(PE
 
 const gen = await loadGenerated();
 const workload = buildWorkload(gen, "W1");
-const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
-const env = {
-  PATH: process.env.PATH ?? "",
-  NODE_ENV: "production",
-  GRPC_HOST: "127.0.0.1",
-  GRPC_PORT: String(ports.grpc),
-  HOST: "127.0.0.1",
-  PORT: String(ports.http),
-  DEBUG_HOST: "127.0.0.1",
-  DEBUG_PORT: String(ports.debug),
-  RUNTIME_ROOT: root,
-  RUNTIME_SUBDIRECTORY: "ratelimit",
-  RUNTIME_WATCH_ROOT: "false",
-  BACKEND_TYPE: "memory",
-  WORKERS: "1",
-  LOG_FORMAT: "json",
-  LOG_LEVEL: "info",
-};
 const logFile = path.join(root, "service.log");
-const proc = spawnPinned(null, [process.execPath, distPath("main.js")], { env, logFile, cwd: REPO_ROOT });
-await waitForGrpc(proc, ports.grpc, probeFrame(gen), 60_000);
+const { proc, ports } = await startServiceProcess(gen, { rulesRoot: root, logFile, readyTimeoutMs: 60_000 });
 const loads = () =>
   fs
     .readFileSync(logFile, "utf8")

@@ -11,9 +11,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
 import { createLoadRunner } from "./lib/load-generator.mjs";
-import { probeFrame } from "./lib/measure.mjs";
-import { distPath, REPO_ROOT, RESULTS_DIR, RULES_ROOT } from "./lib/paths.mjs";
-import { freePort, spawnPinned, stopChildrenOnSignal, waitForGrpc } from "./lib/processes.mjs";
+import { RESULTS_DIR, RULES_ROOT } from "./lib/paths.mjs";
+import { stopChildrenOnSignal } from "./lib/processes.mjs";
+import { startServiceProcess } from "./lib/service-process.mjs";
 import { buildWorkload } from "./lib/workloads.mjs";
 
 const { values: args } = parseArgs({
@@ -32,28 +32,10 @@ const sampleMs = Number(args["sample-seconds"]) * 1000;
 
 const gen = await loadGenerated();
 const workload = buildWorkload(gen, "W2", 100_000);
-const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
-const env = {
-  PATH: process.env.PATH ?? "",
-  NODE_ENV: "production",
-  GRPC_HOST: "127.0.0.1",
-  GRPC_PORT: String(ports.grpc),
-  HOST: "127.0.0.1",
-  PORT: String(ports.http),
-  DEBUG_HOST: "127.0.0.1",
-  DEBUG_PORT: String(ports.debug),
-  RUNTIME_ROOT: RULES_ROOT,
-  RUNTIME_SUBDIRECTORY: "ratelimit",
-  RUNTIME_WATCH_ROOT: "false",
-  BACKEND_TYPE: args.backend,
-  WORKERS: "1",
-  LOG_FORMAT: "json",
-  LOG_LEVEL: "info",
-};
-if (args.backend === "redis") env.REDIS_URL = args["redis-url"];
+const extra = { BACKEND_TYPE: args.backend };
+if (args.backend === "redis") extra.REDIS_URL = args["redis-url"];
 const logFile = path.join(RESULTS_DIR, "soak", "service.log");
-const proc = spawnPinned(null, [process.execPath, distPath("main.js")], { env, logFile, cwd: REPO_ROOT });
-await waitForGrpc(proc, ports.grpc, probeFrame(gen));
+const { proc, ports } = await startServiceProcess(gen, { rulesRoot: RULES_ROOT, logFile, env: extra });
 
 const rssMb = () => {
   const status = fs.readFileSync(`/proc/${proc.pid}/status`, "utf8");

@@ -1,0 +1,41 @@
+/**
+ * Starts the built service (`node dist/main.js`) for a bench script: one process, loopback ports, the memory backend
+ * unless `env` says otherwise, JSON logs to `logFile`; resolves once it answers gRPC. Returns the process and its
+ * ports.
+ */
+import { probeFrame } from "./measure.mjs";
+import { distPath, REPO_ROOT } from "./paths.mjs";
+import { freePort, spawnPinned, waitForGrpc } from "./processes.mjs";
+
+/**
+ * @param {object} gen generated protobuf module (grpc-wire.mjs loadGenerated)
+ * @param {{ rulesRoot: string, logFile: string, env?: Record<string, string>, readyTimeoutMs?: number }} opts
+ */
+export async function startServiceProcess(gen, opts) {
+  const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
+  const env = {
+    PATH: process.env.PATH ?? "",
+    NODE_ENV: "production",
+    GRPC_HOST: "127.0.0.1",
+    GRPC_PORT: String(ports.grpc),
+    HOST: "127.0.0.1",
+    PORT: String(ports.http),
+    DEBUG_HOST: "127.0.0.1",
+    DEBUG_PORT: String(ports.debug),
+    RUNTIME_ROOT: opts.rulesRoot,
+    RUNTIME_SUBDIRECTORY: "ratelimit",
+    RUNTIME_WATCH_ROOT: "false",
+    BACKEND_TYPE: "memory",
+    WORKERS: "1",
+    LOG_FORMAT: "json",
+    LOG_LEVEL: "info",
+    ...opts.env,
+  };
+  const proc = spawnPinned(null, [process.execPath, distPath("main.js")], {
+    env,
+    logFile: opts.logFile,
+    cwd: REPO_ROOT,
+  });
+  await waitForGrpc(proc, ports.grpc, probeFrame(gen), opts.readyTimeoutMs ?? 20_000);
+  return { proc, ports };
+}
