@@ -15,12 +15,18 @@ const runs = (n: number): number => Math.max(1, Math.round(n * scale));
 const MAX_RSS_GROWTH_MB = 200;
 
 const mb = (): number => Math.round(process.memoryUsage().rss / 1024 / 1024);
+/** The JS heap (used, committed) in MB: tells retained objects apart from memory the allocator keeps. */
+const heapMb = (): { used: number; total: number } => {
+  const m = process.memoryUsage();
+  return { used: Math.round(m.heapUsed / 1024 / 1024), total: Math.round(m.heapTotal / 1024 / 1024) };
+};
 let peak = 0;
 const sampler = setInterval(() => {
   peak = Math.max(peak, mb());
 }, 250);
 const t0 = performance.now();
 const before = mb();
+const heapBefore = heapMb();
 const h = await startHarness({ rules: { "config.yaml": FUZZ_RULES } });
 const counts: Record<string, number> = {};
 try {
@@ -34,6 +40,7 @@ try {
 }
 globalThis.gc?.();
 const after = mb();
+const heapAfter = heapMb();
 const total = Object.values(counts).reduce((a, b) => a + b, 0);
 const report = {
   seed,
@@ -42,6 +49,7 @@ const report = {
   counts,
   seconds: Math.round((performance.now() - t0) / 1000),
   rssMb: { before, peak, after },
+  heapMb: { before: heapBefore, after: heapAfter },
 };
 process.stdout.write(`${JSON.stringify(report)}\n`);
 if (after - before > MAX_RSS_GROWTH_MB) {
