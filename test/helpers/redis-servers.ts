@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { Problems } from "../../src/settings/problems.js";
 import { parseRedisSettings, type RedisSettings } from "../../src/settings/redis-settings.js";
 import { freePort } from "./ports.js";
+import { createTestCa } from "./test-ca.js";
 
 const run = promisify(execFile);
 
@@ -190,64 +191,19 @@ export function createRedisFarm(): RedisFarm {
     return { nodes, url: nodes.map((n) => n.address).join(",") };
   }
 
+  /** A throwaway CA (test-ca.ts) with a server certificate for 127.0.0.1 and a client certificate. */
   async function makeCa(): Promise<TestCa> {
-    const dir = mkdir("ca");
-    const f = (name: string) => join(dir, name);
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    await run("openssl", [
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      f("ca.key"),
-      "-out",
-      f("ca.crt"),
-      "-days",
-      "2",
-      "-subj",
-      "/CN=Sluice Test CA",
-    ]);
-    for (const [name, ext] of [
-      ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"],
-      ["client", "extendedKeyUsage=clientAuth\n"],
-    ] as const) {
-      writeFileSync(f(`${name}.ext`), ext);
-      await run("openssl", [
-        "req",
-        "-new",
-        ...ec,
-        "-keyout",
-        f(`${name}.key`),
-        "-out",
-        f(`${name}.csr`),
-        "-subj",
-        `/CN=${name}`,
-      ]);
-      await run("openssl", [
-        "x509",
-        "-req",
-        "-in",
-        f(`${name}.csr`),
-        "-CA",
-        f("ca.crt"),
-        "-CAkey",
-        f("ca.key"),
-        "-CAcreateserial",
-        "-out",
-        f(`${name}.crt`),
-        "-days",
-        "2",
-        "-extfile",
-        f(`${name}.ext`),
-      ]);
-    }
+    const ca = await createTestCa();
+    dirs.push(ca.dir);
+    const server = await ca.issue("server", "serverAuth", "IP:127.0.0.1");
+    const client = await ca.issue("client", "clientAuth");
     return {
-      dir,
-      caCert: f("ca.crt"),
-      serverCert: f("server.crt"),
-      serverKey: f("server.key"),
-      clientCert: f("client.crt"),
-      clientKey: f("client.key"),
+      dir: ca.dir,
+      caCert: ca.caFile,
+      serverCert: server.certFile,
+      serverKey: server.keyFile,
+      clientCert: client.certFile,
+      clientKey: client.keyFile,
     };
   }
 
