@@ -12,8 +12,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadGenerated } from "./lib/grpc-wire.mjs";
-import { distPath, REPO_ROOT, RESULTS_DIR } from "./lib/paths.mjs";
-import { freePort, grpcCall, spawnPinned, stopChildrenOnSignal, stopProcess, waitForGrpc } from "./lib/processes.mjs";
+import { RESULTS_DIR } from "./lib/paths.mjs";
+import { grpcCall, stopChildrenOnSignal, stopProcess } from "./lib/processes.mjs";
+import { startServiceProcess } from "./lib/service-process.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -30,25 +31,11 @@ fs.writeFileSync(
   path.join(root, "config", "config.yaml"),
   "domain: h\ndescriptors:\n  - key: k\n    rate_limit: {unit: hour, requests_per_unit: 100000000}\n",
 );
-const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
-const env = {
-  PATH: process.env.PATH ?? "",
-  GRPC_HOST: "127.0.0.1",
-  GRPC_PORT: String(ports.grpc),
-  HOST: "127.0.0.1",
-  PORT: String(ports.http),
-  DEBUG_HOST: "127.0.0.1",
-  DEBUG_PORT: String(ports.debug),
-  RUNTIME_ROOT: root,
-  RUNTIME_WATCH_ROOT: "false",
-  BACKEND_TYPE: "memory",
-  WORKERS: "1",
-  LOG_FORMAT: "json",
-};
-const proc = spawnPinned(null, [process.execPath, distPath("main.js")], {
-  env,
+// Rules in <root>/config: the reference's layout with no RUNTIME_SUBDIRECTORY.
+const { proc, ports } = await startServiceProcess(gen, {
+  rulesRoot: root,
   logFile: path.join(root, "service.log"),
-  cwd: REPO_ROOT,
+  env: { RUNTIME_SUBDIRECTORY: "" },
 });
 const frameFor = (value) => {
   const msg = gen.RateLimitRequest.encode(
@@ -58,7 +45,6 @@ const frameFor = (value) => {
   prefix.writeUInt32BE(msg.length, 1);
   return Buffer.concat([prefix, msg]);
 };
-await waitForGrpc(proc, ports.grpc, frameFor("probe"));
 const totalHits = async () => {
   const stats = await (await fetch(`http://127.0.0.1:${ports.debug}/stats`)).text();
   return Number(/ratelimit\.service\.rate_limit\.h\.k\.total_hits: (\d+)/.exec(stats)?.[1] ?? 0);
