@@ -271,14 +271,13 @@ export function addScriptOp(call: ScriptCall, op: CounterOp): number {
   return position;
 }
 
-/** Whether a lone op repeats a run's first op exactly (so its state before is the one its predecessor leaves). */
+/**
+ * Whether a lone op repeats a run's first op exactly (so its state before is the one its predecessor leaves). The
+ * key is already the same; the window start follows from the limit and the instant.
+ */
 function sameRun(first: CounterOp, op: CounterOp): boolean {
   return (
-    first.limit === op.limit &&
-    first.hits === op.hits &&
-    first.negative === op.negative &&
-    first.nowMs === op.nowMs &&
-    first.windowStartSeconds === op.windowStartSeconds
+    first.limit === op.limit && first.hits === op.hits && first.negative === op.negative && first.nowMs === op.nowMs
   );
 }
 
