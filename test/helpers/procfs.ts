@@ -9,17 +9,32 @@ export function childPids(pid: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
+    let fields: string[];
     try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      fields = statFields(`/proc/${entry}/stat`);
     } catch {
       continue; // exited meanwhile
     }
-    // "pid (comm) state ppid ...": comm may contain spaces and parentheses, so parse after the last ")".
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (ppid === pid) children.push(Number(entry));
+    if (Number(fields[1]) === pid) children.push(Number(entry));
   }
   return children.sort((a, b) => a - b);
+}
+
+/** The nice value of each thread of this process, by thread id (the main thread's id is the pid). */
+export function threadNices(): Map<number, number> {
+  const nices = new Map<number, number>();
+  for (const tid of readdirSync("/proc/self/task"))
+    nices.set(Number(tid), Number(statFields(`/proc/self/task/${tid}/stat`)[16]));
+  return nices;
+}
+
+/**
+ * The fields of a /proc stat file after "pid (comm)", from `state` on: comm may contain spaces and parentheses, so
+ * they are split after the last ")".
+ */
+function statFields(file: string): string[] {
+  const stat = readFileSync(file, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
 /** True while a process with this pid exists (zombies included until reaped). */

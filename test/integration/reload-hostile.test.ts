@@ -3,16 +3,7 @@
  * directory-triggered reloads for good, then proves that an ordinary in-place edit still reloads within 1 s.
  */
 import { execFileSync } from "node:child_process";
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,6 +14,8 @@ import { RULES_LIMITS, readRuleFiles } from "../../src/reload/rules-loader.js";
 import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
 import { parseRuleFile } from "../../src/rules/schema.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
+import { loopTurnsDuring } from "../helpers/loop-turns.js";
+import { threadNices } from "../helpers/procfs.js";
 
 let tmp: string;
 let dir: string;
@@ -202,15 +195,10 @@ describe("rule size limits", () => {
         }
         return { name: `f${f}.yaml`, text };
       });
-      let turns = 0;
-      let running = true;
-      const tick = (): void => {
-        turns++;
-        if (running) setImmediate(tick);
-      };
-      setImmediate(tick);
-      const { parsed } = await parser.parse(files, RULES_LIMITS.maxRules);
-      running = false;
+      const {
+        result: { parsed },
+        turns,
+      } = await loopTurnsDuring(() => parser.parse(files, RULES_LIMITS.maxRules));
       expect(parsed).toEqual(files.map((f) => parseRuleFile(f)));
       // About 4,200 rules per file in chunks of about 1,000: at least 8 chunks, one per event-loop turn.
       expect(turns).toBeGreaterThanOrEqual(8);
@@ -222,18 +210,15 @@ describe("rule size limits", () => {
   it.runIf(process.platform === "linux")(
     "parses at the lowest priority without lowering the serving thread's",
     async () => {
-      const niceOf = (task: string): number => {
-        const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
-        return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
-      };
-      const before = niceOf(String(process.pid));
+      const before = threadNices().get(process.pid);
       const parser = createRuleParser();
       try {
         await parser.parse([{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules);
-        const niced = readdirSync("/proc/self/task").filter((t) => niceOf(t) === 19);
+        const nices = threadNices();
+        const niced = [...nices].filter(([, nice]) => nice === 19).map(([tid]) => tid);
         expect(niced.length).toBeGreaterThanOrEqual(1);
-        expect(niced).not.toContain(String(process.pid));
-        expect(niceOf(String(process.pid))).toBe(before);
+        expect(niced).not.toContain(process.pid);
+        expect(nices.get(process.pid)).toBe(before);
       } finally {
         await parser.close();
       }

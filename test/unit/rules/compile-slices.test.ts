@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/domain/errors.js";
 import { compileParsed, compileParsedInSlices } from "../../../src/rules/compile.js";
 import { parseRuleFile, type RuleFile } from "../../../src/rules/schema.js";
+import { loopTurnsDuring } from "../../helpers/loop-turns.js";
 
 /** `count` rules in one domain, two levels deep, so the compile recurses. */
 function bigFile(count: number, domain = "big"): RuleFile {
@@ -30,15 +31,9 @@ describe("compileParsedInSlices()", () => {
   });
 
   it("gives the event loop back between slices", async () => {
-    let turns = 0;
-    let running = true;
-    const tick = (): void => {
-      turns++;
-      if (running) setImmediate(tick);
-    };
-    setImmediate(tick);
-    await compileParsedInSlices(files, parsed, { mergeDomainConfig: false }, 0);
-    running = false;
+    const { turns } = await loopTurnsDuring(() =>
+      compileParsedInSlices(files, parsed, { mergeDomainConfig: false }, 0),
+    );
     // 3,010 descriptor items, 6,010 with their children, looked at every 64 steps with a slice of 0 ms.
     expect(turns).toBeGreaterThan(50);
   });
