@@ -1,8 +1,8 @@
 /**
  * The fuzz targets (issue 12), shared by the short seeded slice CI runs (test/integration/fuzz-slice.test.ts) and
- * the full run (`npm run fuzz`, test/fuzz/run.ts). Each target drives the real service started in-process with
- * fast-check inputs from a fixed seed, and after every `VALID_EVERY` hostile inputs sends a valid call whose answer
- * is known exactly (a fresh key: OK, then the remaining count), so a target fails on a crash, a hang (every input
+ * the full run (`npm run fuzz`, test/fuzz/run.ts). Each target drives a real running service (in-process for the
+ * slice, its own process for the full run) with fast-check inputs from a fixed seed, and after every `VALID_EVERY`
+ * hostile inputs sends a valid call whose answer is known exactly (a fresh key: OK, then the remaining count), so a target fails on a crash, a hang (every input
  * has a deadline), a wrong answer, or a status outside the documented set.
  */
 import type { ClientHttp2Session } from "node:http2";
@@ -12,7 +12,6 @@ import { ConfigError } from "../../src/domain/errors.js";
 import { RateLimitRequest, RateLimitResponse } from "../../src/gen/envoy/service/ratelimit/v3/rls.js";
 import { compileRuleSet } from "../../src/rules/compile.js";
 import { frame, grpcStatus, h2call, h2connect, PREFACE, rawFrame } from "../helpers/h2-client.js";
-import type { Harness } from "../helpers/service.js";
 
 /** The rule file every target's service runs with: domain `fuzz`, key `k`, 1,000,000 per hour. */
 export const FUZZ_RULES = `domain: fuzz
@@ -28,6 +27,12 @@ const VALID_EVERY = 50;
 /** gRPC statuses a hostile message may get: OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL. */
 const HOSTILE_GRPC_STATUSES = new Set([0, 3, 8, 12, 13]);
 const HOSTILE_HTTP_STATUSES = new Set([200, 400, 404, 405, 413, 415, 429]);
+
+/** Where a target sends its inputs: the gRPC listener (`host:port`) and the HTTP base URL of a running service. */
+export interface FuzzEndpoints {
+  readonly grpcTarget: string;
+  readonly httpUrl: string;
+}
 
 export interface TargetRun {
   readonly seed: number;
@@ -69,7 +74,7 @@ async function validGrpc(session: ClientHttp2Session, n: number): Promise<void> 
 }
 
 /** gRPC messages (structured and raw) against the real server, interleaved with known-answer calls. */
-export async function fuzzGrpcMessages(h: Harness, run: TargetRun): Promise<number> {
+export async function fuzzGrpcMessages(h: FuzzEndpoints, run: TargetRun): Promise<number> {
   const session = await h2connect(h.grpcTarget);
   let n = 0;
   try {
@@ -93,7 +98,7 @@ export async function fuzzGrpcMessages(h: Harness, run: TargetRun): Promise<numb
 }
 
 /** Arbitrary HTTP/2 frames after a valid preface, each on its own connection; then a valid call still works. */
-export async function fuzzH2Frames(h: Harness, run: TargetRun): Promise<number> {
+export async function fuzzH2Frames(h: FuzzEndpoints, run: TargetRun): Promise<number> {
   const [host, port] = [h.grpcTarget.split(":")[0] as string, Number(h.grpcTarget.split(":")[1])];
   const frameArb = fc
     .record({
@@ -129,7 +134,7 @@ export async function fuzzH2Frames(h: Harness, run: TargetRun): Promise<number> 
 }
 
 /** /json bodies: arbitrary text and mutated requests; never a 5xx, and a known-answer call every VALID_EVERY. */
-export async function fuzzJsonBodies(h: Harness, run: TargetRun): Promise<number> {
+export async function fuzzJsonBodies(h: FuzzEndpoints, run: TargetRun): Promise<number> {
   const body = fc.oneof(
     fc.string({ unit: "binary", maxLength: 256 }),
     fc.json({ maxDepth: 3 }),

@@ -37,6 +37,13 @@ function statFields(file: string): string[] {
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
+/** Resident memory of a process in MB (VmRSS of /proc/<pid>/status). */
+export function rssMb(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
+  return Math.round(Number(kb) / 1024);
+}
+
 /** True while a process with this pid exists (zombies included until reaped). */
 export function isAlive(pid: number): boolean {
   try {
