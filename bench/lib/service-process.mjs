@@ -1,7 +1,8 @@
 /**
  * Starts the built service (`node dist/main.js`) for a bench script: one process, loopback ports, the memory backend
  * unless `env` says otherwise, JSON logs to `logFile`; resolves once it answers gRPC. Returns the process and its
- * ports.
+ * ports. SERVICE_NODE_ARGS in the bench's environment (space-separated) go to the service's node before the script,
+ * to profile a bench's service: `SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
  */
 import { probeFrame } from "./measure.mjs";
 import { distPath, REPO_ROOT } from "./paths.mjs";
@@ -12,6 +13,7 @@ import { freePort, spawnPinned, waitForGrpc } from "./processes.mjs";
  * @param {{ rulesRoot: string, logFile: string, env?: Record<string, string>, readyTimeoutMs?: number }} opts
  */
 export async function startServiceProcess(gen, opts) {
+  const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
   const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
   const env = {
     PATH: process.env.PATH ?? "",
@@ -31,7 +33,7 @@ export async function startServiceProcess(gen, opts) {
     LOG_LEVEL: "info",
     ...opts.env,
   };
-  const proc = spawnPinned(null, [process.execPath, distPath("main.js")], {
+  const proc = spawnPinned(null, [process.execPath, ...nodeArgs, distPath("main.js")], {
     env,
     logFile: opts.logFile,
     cwd: REPO_ROOT,
