@@ -12,6 +12,7 @@ import { announceReady, startSupervisor, workerLogger } from "./cluster/supervis
 import { startClusterTelemetry, workerTelemetry } from "./cluster/telemetry.js";
 import { ConfigError, SettingsError } from "./domain/errors.js";
 import { type RunningService, startService } from "./service.js";
+import { tuneGc } from "./settings/gc-tuning.js";
 import { loadSettings, type Settings } from "./settings/settings.js";
 import { checkStartupFiles } from "./startup-checks.js";
 import { createLogger, flushLogger } from "./telemetry/logger.js";
@@ -24,6 +25,7 @@ const EXIT_BAD_SETTINGS = 2;
 const HARD_EXIT_MARGIN_MS = 3_000;
 
 async function main(): Promise<void> {
+  tuneGc();
   const settings = readSettings();
   if (settings === undefined) return;
   const mapper = readMapper(settings);
