@@ -6,6 +6,8 @@
  *   node bench/profile.mjs                               Sluice, memory backend, W1, 10 s
  *   node bench/profile.mjs --variant redis --workload W2 --duration 20
  *   node bench/profile.mjs --variant noop                the baseline, to see what the transport alone costs
+ *   node bench/profile.mjs --variant memory-base --base /tmp/old   an earlier build (a built checkout)
+ *   node bench/profile.mjs --node-flags "--trace-gc-nvp"   more node flags for the server (output in its log)
  *   node bench/profile.mjs --summarize <file.cpuprofile> summary of an existing profile
  *
  * Profiles and summaries go to bench/results/profiles/.
@@ -29,6 +31,8 @@ const { values: args } = parseArgs({
     interval: { type: "string", default: "250" },
     top: { type: "string", default: "30" },
     summarize: { type: "string" },
+    base: { type: "string" },
+    "node-flags": { type: "string", default: "" },
     "no-pin": { type: "boolean", default: false },
     nice: { type: "string", default: "-20" },
   },
@@ -55,7 +59,8 @@ async function profile() {
   await takeBenchLock((line) => console.log(line));
   const variant = args.variant;
   if (!VARIANTS[variant]) throw new Error(`unknown variant ${variant}`);
-  const why = unavailableReason(variant);
+  const base = args.base === undefined ? undefined : path.resolve(args.base);
+  const why = unavailableReason(variant, base);
   if (why) throw new Error(why);
   const name = `${variant}-${args.workload}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
   const dir = path.join(profDir, name);
@@ -72,7 +77,8 @@ async function profile() {
     freeze: false,
     logDir: dir,
     extraEnv: {},
-    nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`],
+    base,
+    nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`, ...args["node-flags"].split(" ").filter(Boolean)],
     probe: probeFrame(gen),
     redis:
       VARIANTS[variant].backend === "redis"
