@@ -78,7 +78,12 @@ async function profile() {
     logDir: dir,
     extraEnv: {},
     base,
-    nodeFlags: ["--cpu-prof", `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`, ...args["node-flags"].split(" ").filter(Boolean)],
+    nodeFlags: [
+      "--cpu-prof",
+      `--cpu-prof-dir=${dir}`,
+      `--cpu-prof-interval=${args.interval}`,
+      ...args["node-flags"].split(" ").filter(Boolean),
+    ],
     probe: probeFrame(gen),
     redis:
       VARIANTS[variant].backend === "redis"
