@@ -6,7 +6,7 @@
  * once the keys are in and the process has been idle for a few seconds, and its peak (VmHWM); checks that every
  * key is still counted (a second pass must see each at 1), and prints one JSON line. Exits 1 above --limit-mb.
  *
- *   npm run build && node bench/memory-service.mjs [--keys 1000000] [--limit-mb 200]
+ *   npm run build && node bench/memory-service.mjs [--keys 1000000] [--limit-mb 256]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -21,7 +21,7 @@ import { startServiceProcess } from "./lib/service-process.mjs";
 const { values: args } = parseArgs({
   options: {
     keys: { type: "string", default: "1000000" },
-    "limit-mb": { type: "string", default: "200" },
+    "limit-mb": { type: "string", default: "256" },
     "idle-seconds": { type: "string", default: "5" },
   },
 });
