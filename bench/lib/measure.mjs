@@ -14,6 +14,7 @@ import { createLoadRunner, EXPECT } from "./load-generator.mjs";
 import { BENCH_DIR, distPath, REPO_ROOT, RULES_ROOT } from "./paths.mjs";
 import { CLK_TCK, cpuTimes, freePort, spawnPinned, stopProcess, treeCpuTicks, waitForGrpc } from "./processes.mjs";
 import { commandDelta } from "./redis.mjs";
+import { serviceBaseEnv } from "./service-env.mjs";
 import { makeBenchTls, tlsEnv } from "./tls.mjs";
 import { DOMAIN } from "./workloads.mjs";
 
@@ -53,22 +54,7 @@ export function unavailableReason(name, base) {
 
 /** Environment of the service, as a user would set it (reference env names). */
 function serviceEnv(variant, workload, ports, ctx) {
-  const env = {
-    PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "/tmp",
-    NODE_ENV: "production",
-    GRPC_HOST: "127.0.0.1",
-    GRPC_PORT: String(ports.grpc),
-    HOST: "127.0.0.1",
-    PORT: String(ports.http),
-    DEBUG_HOST: "127.0.0.1",
-    DEBUG_PORT: String(ports.debug),
-    RUNTIME_ROOT: RULES_ROOT,
-    RUNTIME_SUBDIRECTORY: "ratelimit",
-    RUNTIME_WATCH_ROOT: "false",
-    BACKEND_TYPE: variant.backend,
-    WORKERS: "1",
-  };
+  const env = { ...serviceBaseEnv(ports, RULES_ROOT), BACKEND_TYPE: variant.backend };
   // An earlier build reads its own rules (the same W1-W3 keys and limits).
   if (variant.base) env.RUNTIME_ROOT = path.join(ctx.base, "bench", "config");
   if (variant.prometheus) {

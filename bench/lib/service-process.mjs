@@ -7,6 +7,7 @@
 import { probeFrame } from "./measure.mjs";
 import { distPath, REPO_ROOT } from "./paths.mjs";
 import { freePort, spawnPinned, waitForGrpc } from "./processes.mjs";
+import { serviceBaseEnv } from "./service-env.mjs";
 
 /**
  * @param {object} gen generated protobuf module (grpc-wire.mjs loadGenerated)
@@ -16,19 +17,8 @@ export async function startServiceProcess(gen, opts) {
   const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
   const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort() };
   const env = {
-    PATH: process.env.PATH ?? "",
-    NODE_ENV: "production",
-    GRPC_HOST: "127.0.0.1",
-    GRPC_PORT: String(ports.grpc),
-    HOST: "127.0.0.1",
-    PORT: String(ports.http),
-    DEBUG_HOST: "127.0.0.1",
-    DEBUG_PORT: String(ports.debug),
-    RUNTIME_ROOT: opts.rulesRoot,
-    RUNTIME_SUBDIRECTORY: "ratelimit",
-    RUNTIME_WATCH_ROOT: "false",
+    ...serviceBaseEnv(ports, opts.rulesRoot),
     BACKEND_TYPE: "memory",
-    WORKERS: "1",
     LOG_FORMAT: "json",
     LOG_LEVEL: "info",
     ...opts.env,
