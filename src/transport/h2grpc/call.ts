@@ -64,7 +64,7 @@ export class ServerCall implements Expirable, ReadingCall {
   /**
    * Until the call is answered (header() reads it; tracing extracts its context at the start). Dropped then: the
    * call lives as long as its stream, which usually outlives a scavenge, and a headers object kept with it was
-   * promoted to old space with every call (a third of W3's old-space garbage on memory, with 3c123ea).
+   * promoted to old space with every call (about a quarter of what W3 promoted on memory, since 3c123ea).
    */
   private requestHeaders: IncomingHttpHeaders | undefined;
 
@@ -82,7 +82,7 @@ export class ServerCall implements Expirable, ReadingCall {
     this.ledger.inFlight++;
   }
 
-  /** A request header (gRPC metadata) by lower-case name; the first value when repeated. */
+  /** A request header (gRPC metadata) by lower-case name; the first value when repeated; undefined once answered. */
   header(name: string): string | undefined {
     const v = this.requestHeaders?.[name];
     return Array.isArray(v) ? v[0] : v;
