@@ -3,8 +3,9 @@
  * only waits for a message. One worker is kept between loads (starting one costs tens of milliseconds, and
  * hundreds from TypeScript sources) and loads go to it one at a time; after a load of more than
  * RECYCLE_AFTER_BYTES it is thrown away, which returns all the memory a large parse took. The parsed data comes back
- * in chunks of about 1,000 rules, each asked for once the previous one has been received and the event loop has
- * turned, so receiving 50,000 rules never holds calls up for more than a few milliseconds at a time. Compiling the
+ * in chunks (1,000 rules at startup, 250 on a reload), each asked for once the previous one has been received and
+ * the event loop has had its pause (rules/pace.ts), so receiving 50,000 rules never holds calls up for more than a few
+ * milliseconds at a time. Compiling the
  * parsed data into a RuleSet stays on the main thread, in slices (compile.ts; the RuleSet holds closures and cannot
  * cross threads).
  *
@@ -14,11 +15,14 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
+import { type Pace, pauseBetweenSlices, STARTUP_PACE } from "../rules/pace.js";
 import type { ConfigWarning, RawDescriptor, RawRuleFile, RuleFile } from "../rules/schema.js";
 
 export interface ParseRequest {
   readonly files: readonly RuleFile[];
   readonly maxRules: number;
+  /** Rules (descriptor items, nested ones included) per chunk. */
+  readonly chunkRules: number;
 }
 
 /** Part of a parsed file's top-level descriptors, in order. */
@@ -41,11 +45,16 @@ export type ParseReply =
 export interface ParsedFiles {
   readonly parsed: readonly RawRuleFile[];
   readonly warnings: readonly ConfigWarning[];
+  /** How many messages the parsed data came back in (pace.chunkRules rules each). */
+  readonly chunks: number;
 }
 
 export interface RuleParser {
-  /** Parses `files` off the event loop; rejects with the parse's ConfigError, or an Error if the worker failed. */
-  parse(files: readonly RuleFile[], maxRules: number): Promise<ParsedFiles>;
+  /**
+   * Parses `files` off the event loop and receives the result at `pace`; rejects with the parse's ConfigError, or an
+   * Error if the worker failed.
+   */
+  parse(files: readonly RuleFile[], maxRules: number, pace?: Pace): Promise<ParsedFiles>;
   /** Stops the worker. */
   close(): Promise<void>;
 }
@@ -67,7 +76,7 @@ export function createRuleParser(): RuleParser {
   let worker: Worker | undefined;
   let queue: Promise<unknown> = Promise.resolve();
 
-  const once = (files: readonly RuleFile[], maxRules: number): Promise<ParsedFiles> =>
+  const once = (files: readonly RuleFile[], maxRules: number, pace: Pace): Promise<ParsedFiles> =>
     new Promise((resolve, reject) => {
       const w = worker ?? startWorker();
       worker = w;
@@ -81,8 +90,8 @@ export function createRuleParser(): RuleParser {
       let expected = 0;
       let received = 0;
       const askNext = (): void => {
-        // After this turn's other work (calls) has run: one chunk per event-loop turn.
-        setImmediate(() => w.postMessage({ next: received }));
+        // After other work (calls) has run: one chunk per pause (pace.ts).
+        void pauseBetweenSlices(pace).then(() => w.postMessage({ next: received }));
       };
       const onMessage = (message: ParseReply | ParseChunk): void => {
         if ("file" in message) {
@@ -110,7 +119,7 @@ export function createRuleParser(): RuleParser {
       };
       const finish = (): void => {
         cleanup();
-        resolve({ parsed, warnings });
+        resolve({ parsed, warnings, chunks: expected });
       };
       const onError = (err: Error): void => {
         cleanup();
@@ -126,14 +135,14 @@ export function createRuleParser(): RuleParser {
       w.on("message", onMessage);
       w.once("error", onError);
       w.once("exit", onExit);
-      w.postMessage({ files, maxRules } satisfies ParseRequest);
+      w.postMessage({ files, maxRules, chunkRules: pace.chunkRules } satisfies ParseRequest);
     });
 
   return {
-    parse(files, maxRules) {
+    parse(files, maxRules, pace = STARTUP_PACE) {
       const run = queue.then(async () => {
         try {
-          return await once(files, maxRules);
+          return await once(files, maxRules, pace);
         } finally {
           const bytes = files.reduce((n, f) => n + f.text.length, 0);
           if (bytes > RECYCLE_AFTER_BYTES && worker !== undefined) {

@@ -3,8 +3,8 @@
  * plain RawRuleFile data back in chunks the main thread asks for one at a time. YAML parsing is the expensive part of
  * a load (about 1 s per 10,000 rules), and on the main thread it would stall every call for that long (issue 12).
  * Receiving the parsed data costs the main thread too (a structured clone: about 0.4 s in one message for 50,000
- * rules), hence the chunks: each is about CHUNK_RULES rules, and the main thread asks for the next only after it has
- * let other work run.
+ * rules), hence the chunks: each holds about the number of rules the request names (rules/pace.ts), and the main
+ * thread asks for the next only after it has let other work run.
  */
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
@@ -29,13 +29,10 @@ function lowerPriority(): void {
 }
 lowerPriority();
 
-/** Rules (descriptor items, nested ones included) per chunk: a few milliseconds to receive. */
-const CHUNK_RULES = 1_000;
-
 /** The chunks of the last successful parse, handed out by `next` requests. */
 let chunks: ParseChunk[] = [];
 
-function parseAll({ files, maxRules }: ParseRequest): ParseReply {
+function parseAll({ files, maxRules, chunkRules }: ParseRequest): ParseReply {
   chunks = [];
   try {
     const warnings: ConfigWarning[] = [];
@@ -54,7 +51,7 @@ function parseAll({ files, maxRules }: ParseRequest): ParseReply {
       }
       return raw;
     });
-    chunks = chunksOf(parsed);
+    chunks = chunksOf(parsed, chunkRules);
     return { ok: true, files: parsed.map(({ name, domain }) => ({ name, domain })), chunks: chunks.length, warnings };
   } catch (err) {
     return err instanceof ConfigError
@@ -63,8 +60,11 @@ function parseAll({ files, maxRules }: ParseRequest): ParseReply {
   }
 }
 
-/** Splits the files' top-level descriptor lists into chunks of about CHUNK_RULES rules (an item with its children). */
-function chunksOf(parsed: readonly { readonly descriptors: readonly RawDescriptor[] }[]): ParseChunk[] {
+/** Splits the files' top-level descriptor lists into chunks of about `chunkRules` rules (an item with its children). */
+function chunksOf(
+  parsed: readonly { readonly descriptors: readonly RawDescriptor[] }[],
+  chunkRules: number,
+): ParseChunk[] {
   const out: ParseChunk[] = [];
   const size = (d: RawDescriptor): number => d.descriptors.reduce((n, c) => n + size(c), 1);
   parsed.forEach((file, index) => {
@@ -73,7 +73,7 @@ function chunksOf(parsed: readonly { readonly descriptors: readonly RawDescripto
     for (const d of file.descriptors) {
       current.push(d);
       rules += size(d);
-      if (rules >= CHUNK_RULES) {
+      if (rules >= chunkRules) {
         out.push({ file: index, descriptors: current });
         current = [];
         rules = 0;

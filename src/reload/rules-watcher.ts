@@ -42,6 +42,7 @@ import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
 import { compileParsedInSlices } from "../rules/compile.js";
+import { SERVING_PACE, STARTUP_PACE } from "../rules/pace.js";
 import type { RuleFile } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
 import { createRuleHolder, type RuleHolder } from "./holder.js";
@@ -130,10 +131,12 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       loadedHash = contentHash(files);
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
-      const { parsed, warnings } = await parser.parse(files, RULES_LIMITS.maxRules);
+      // Before the first rules nothing is served, so the first load runs flat out; a reload shares the loop (pace.ts).
+      const pace = previousVersion === undefined ? STARTUP_PACE : SERVING_PACE;
+      const { parsed, warnings, chunks } = await parser.parse(files, RULES_LIMITS.maxRules, pace);
       if (gen !== generation) return;
       const t2 = performance.now();
-      const next = await compileParsedInSlices(files, parsed, { mergeDomainConfig: opts.mergeDomainConfig });
+      const next = await compileParsedInSlices(files, parsed, { mergeDomainConfig: opts.mergeDomainConfig }, pace);
       if (gen !== generation) return;
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
       const published = feed.publish(next, files);
@@ -146,6 +149,8 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
         readMs: Math.round(t1 - t0),
         parseMs: Math.round(t2 - t1),
         compileMs: Math.round(performance.now() - t2),
+        // Messages the parsed rules came back in: on a reload, smaller ones with pauses between (rules/pace.ts).
+        chunks,
       };
       log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {

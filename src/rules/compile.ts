@@ -11,6 +11,7 @@ import { dumpRules } from "./dump.js";
 import { buildLimit } from "./limit-keys.js";
 import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
 import { type CompiledRule, type MetricLevel, metricTemplateOf } from "./metric-key.js";
+import { type Pace, pauseBetweenSlices, STARTUP_PACE } from "./pace.js";
 import {
   parseRuleFile,
   type RawDescriptor,
@@ -71,24 +72,24 @@ export function compileParsed(
 }
 
 /**
- * compileParsed in slices of about `sliceMs` of work, yielding the event loop between them, so that a reload of tens
+ * compileParsed in slices, giving the event loop back between them as `pace` says (pace.ts), so that a reload of tens
  * of thousands of rules never holds up calls for longer than a slice (issue 12). Same result, same errors.
  */
 export async function compileParsedInSlices(
   files: readonly RuleFile[],
   parsed: readonly RawRuleFile[],
   opts: CompileOptions,
-  sliceMs = 5,
+  pace: Pace = STARTUP_PACE,
 ): Promise<RuleSet> {
   const steps = compileSteps(files, parsed, opts);
-  let sliceEnd = performance.now() + sliceMs;
+  let sliceEnd = performance.now() + pace.sliceMs;
   for (let n = 1; ; n++) {
     const step = steps.next();
     if (step.done === true) return step.value;
     // Reading the clock costs more than a step: look every 64 steps (a step is one descriptor item).
     if ((n & 63) === 0 && performance.now() >= sliceEnd) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      sliceEnd = performance.now() + sliceMs;
+      await pauseBetweenSlices(pace);
+      sliceEnd = performance.now() + pace.sliceMs;
     }
   }
 }

@@ -12,6 +12,7 @@ import { ConfigError } from "../../src/domain/errors.js";
 import { createRuleParser } from "../../src/reload/parse-off-loop.js";
 import { RULES_LIMITS, readRuleFiles } from "../../src/reload/rules-loader.js";
 import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
+import { SERVING_PACE } from "../../src/rules/pace.js";
 import { parseRuleFile } from "../../src/rules/schema.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
 import { loopTurnsDuring } from "../helpers/loop-turns.js";
@@ -196,12 +197,17 @@ describe("rule size limits", () => {
         return { name: `f${f}.yaml`, text };
       });
       const {
-        result: { parsed },
+        result: { parsed, chunks },
         turns,
       } = await loopTurnsDuring(() => parser.parse(files, RULES_LIMITS.maxRules));
       expect(parsed).toEqual(files.map((f) => parseRuleFile(f)));
       // About 4,200 rules per file in chunks of about 1,000: at least 8 chunks, one per event-loop turn.
-      expect(turns).toBeGreaterThanOrEqual(8);
+      expect(chunks).toBeGreaterThanOrEqual(8);
+      expect(turns).toBeGreaterThanOrEqual(chunks);
+      // A reload receives at the serving pace: chunks of about 250 rules, four times as many, whole and in order.
+      const reload = await parser.parse(files, RULES_LIMITS.maxRules, SERVING_PACE);
+      expect(reload.parsed).toEqual(parsed);
+      expect(reload.chunks).toBeGreaterThanOrEqual(32);
     } finally {
       await parser.close();
     }

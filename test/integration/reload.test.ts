@@ -83,6 +83,24 @@ describe("createRulesWatcher()", () => {
     for (const phase of ["readMs", "parseMs", "compileMs"]) expect(loaded?.[phase]).toBeGreaterThanOrEqual(0);
   });
 
+  it("receives and compiles a reload at the serving pace, the first load flat out", async () => {
+    // 1,500 rules: 2 chunks of about 1,000 at startup; a reload, which runs beside calls, takes them 250 at a time.
+    const many = (rpu: number): string =>
+      `domain: many\ndescriptors:\n${Array.from({ length: 1_500 }, (_, i) => `  - key: k\n    value: v${i}\n    rate_limit: {unit: second, requests_per_unit: ${rpu}}\n`).join("")}`;
+    write("config/many.yaml", many(1));
+    const w = await startWatcher({ root: tmp });
+    write("config/many.yaml", many(2));
+    const limit = (): number | undefined =>
+      w.current()?.findRule("many", [{ key: "k", value: "v1499" }])?.limits[0]?.requestsPerUnit;
+    expect(limit()).toBe(1);
+    await visibleWithin(() => limit() === 2);
+    const loads = lines.filter((l) => l.msg === "rules loaded");
+    expect(loads.map((l) => [l["reason"] === "startup", l["chunks"]])).toEqual([
+      [true, 2],
+      [false, 6],
+    ]);
+  });
+
   it("stays without rules after a bad start, then loads once the file is fixed", async () => {
     write(
       "config/a.yaml",
