@@ -5,7 +5,12 @@
  * rewritten (a changed limit) and reloaded. Prints the p50/p99/max of both windows, the reload's own duration from the
  * service's "rules loaded" log line, and exits 1 if a call failed.
  *
- *   npm run build && node bench/reload-stall.mjs [--rules 50000] [--seconds 4] [--in-flight 4]
+ * By default the load is closed loop (--in-flight calls always outstanding), which saturates this machine: the client
+ * and the service fill both cores, so any work the reload adds takes throughput from serving. With --rate the load is
+ * open loop at that many calls per second (up to --in-flight outstanding), the way a service runs in production, with
+ * headroom; --rate half measures the closed-loop rate first and offers half of it.
+ *
+ *   npm run build && node bench/reload-stall.mjs [--rules 50000] [--seconds 4] [--in-flight 4] [--rate N|half]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -22,7 +27,9 @@ const { values: args } = parseArgs({
   options: {
     rules: { type: "string", default: "50000" },
     seconds: { type: "string", default: "4" },
-    "in-flight": { type: "string", default: "4" },
+    warmup: { type: "string", default: "1" },
+    "in-flight": { type: "string" },
+    rate: { type: "string" },
   },
 });
 stopChildrenOnSignal();
@@ -62,7 +69,7 @@ const loads = () =>
     .filter((l) => l.includes('"rules loaded"'));
 while (loads().length === 0) await new Promise((r) => setTimeout(r, 100));
 
-async function measure(during) {
+async function measure(during, rate) {
   const runner = await createLoadRunner({
     port: ports.grpc,
     frames: workload.frames,
@@ -70,9 +77,11 @@ async function measure(during) {
     allowOk: 1e9,
     statuses: 1,
     connections: 2,
-    inFlight: Number(args["in-flight"]),
+    inFlight: Number(args["in-flight"] ?? (rate === undefined ? 4 : 256)),
+    rate,
+    slowMs: 5,
   });
-  await runner.runSlice(1000, { record: false }); // warm-up
+  await runner.runSlice(Number(args.warmup) * 1000, { record: false }); // warm-up
   const slice = await runner.runSlice(windowMs, { onStart: during });
   const totals = await runner.totals();
   await runner.close();
@@ -82,18 +91,24 @@ async function measure(during) {
     p99Ms: totals.p99Us / 1000,
     maxMs: totals.maxUs / 1000,
     errors: totals.errors,
+    slow: totals.slow,
   };
 }
 
-const steady = await measure(undefined);
+// Half the closed-loop rate, measured now, or the rate asked for; undefined is closed loop.
+const rate =
+  args.rate === "half" ? Math.round((await measure(undefined, undefined)).rps / 2) : args.rate && Number(args.rate);
+const steady = await measure(undefined, rate);
 const before = loads().length;
 let reloadMs;
+let reloadT0;
 // The new versions are built before the window and written with the async fs API: the load generator shares this
 // thread, and building or writing 50,000 rules synchronously inside the window would stall the client, not the service.
 const rewrites = bigFiles.map((file, n) => ({ file, text: bigText(n, Math.min(PER_FILE, RULES - n * PER_FILE), 200) }));
 const reloading = await measure(() => {
   setTimeout(async () => {
     const t0 = performance.now();
+    reloadT0 = t0;
     for (const { file, text } of rewrites) {
       await fs.promises.writeFile(`${file}.tmp`, text);
       await fs.promises.rename(`${file}.tmp`, file);
@@ -105,7 +120,7 @@ const reloading = await measure(() => {
       }
     }, 20);
   }, 500);
-});
+}, rate);
 proc.child.kill("SIGTERM");
 await proc.exited;
 // The service's own account of the reload(s) the rewrite caused: read, parse (worker thread) and compile times.
@@ -113,7 +128,31 @@ const reloads = loads()
   .slice(before)
   .map((l) => JSON.parse(l))
   .map(({ readMs, parseMs, compileMs }) => ({ readMs, parseMs, compileMs }));
-const report = { rules: RULES, steady, reloading, reloadedWithinWindow: reloadMs !== undefined, reloadMs, reloads };
+/** Calls slower than 5 ms in 500 ms buckets from the first rewrite: "seconds: count, max ms". */
+const timeline = (slow) => {
+  const buckets = new Map();
+  for (const [at, ms] of slow) {
+    const b = Math.floor((at - reloadT0) / 500) / 2;
+    const cur = buckets.get(b) ?? { n: 0, max: 0 };
+    cur.n++;
+    cur.max = Math.max(cur.max, ms);
+    buckets.set(b, cur);
+  }
+  return [...buckets].map(([b, { n, max }]) => `${b}s: ${n}, ${max.toFixed(0)}`);
+};
+reloading.slowCalls = timeline(reloading.slow);
+steady.slowCalls = steady.slow.length;
+delete reloading.slow;
+delete steady.slow;
+const report = {
+  rules: RULES,
+  mode: rate === undefined ? "closed loop" : `open loop, ${rate} calls/s`,
+  steady,
+  reloading,
+  reloadedWithinWindow: reloadMs !== undefined,
+  reloadMs,
+  reloads,
+};
 process.stdout.write(`${JSON.stringify(report)}\n`);
 if (!process.env.KEEP) fs.rmSync(root, { recursive: true, force: true });
 if (steady.errors > 0 || reloading.errors > 0 || reloadMs === undefined) process.exitCode = 1;

@@ -1,7 +1,9 @@
 /**
- * Closed-loop gRPC load generator. Keeps `inFlight` unary calls outstanding over `connections` raw HTTP/2
- * connections (h2-connection.mjs), cycling through pre-encoded request frames (one per key), and verifies EVERY
- * response: `:status 200`, `grpc-status: 0` in the trailers, a well-formed response message, the expected
+ * gRPC load generator. Closed loop by default: keeps `inFlight` unary calls outstanding over `connections` raw HTTP/2
+ * connections (h2-connection.mjs). With `rate`, open loop: starts `rate` calls per second whatever the answers do, with
+ * up to `inFlight` outstanding; a call that had to wait for a free slot counts its latency from when it was due, so a
+ * stalled server shows in the figures instead of slowing the load (coordinated omission). Both modes cycle through
+ * pre-encoded request frames (one per key), and verify EVERY response: `:status 200`, `grpc-status: 0` in the trailers, a well-formed response message, the expected
  * `overall_code` for that key and the expected number of descriptor statuses. Header blocks are checked by byte
  * comparison; each distinct trailer block is decoded once by the HPACK oracle.
  */
@@ -30,7 +32,9 @@ const STATUS_200 = 0x88;
  * @property {number} allowOk OK answers tolerated per EXPECT.OVER frame (window boundaries)
  * @property {number} statuses expected DescriptorStatus count per response, or -1 to skip the check
  * @property {number} connections HTTP/2 connections
- * @property {number} inFlight outstanding calls in total
+ * @property {number} inFlight outstanding calls in total (with `rate`: at most)
+ * @property {number} [rate] open loop: calls started per second
+ * @property {number} [slowMs] keep the completion time (performance.now()) and latency of recorded calls slower than this
  * @property {{ ca: Buffer, cert: Buffer, key: Buffer }} [tls] connect over TLS (ALPN h2) with this client certificate
  * @property {number} [startAt] the first frame to send (default: a random one)
  */
@@ -73,11 +77,13 @@ export async function createLoadRunner(/** @type {LoadOptions} */ opts) {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       state.lastCompletion = t0;
-      for (const call of calls) next(state, call);
+      const pacer = opts.rate === undefined ? undefined : startPacer(state, calls, opts.rate, t0);
+      if (pacer === undefined) for (const call of calls) next(state, call);
       try {
         await phase(state, ms);
       } finally {
         state.stopping = true;
+        pacer?.stop();
       }
       const seconds = (performance.now() - t0) / 1000;
       const requests = state.completedInWindow;
@@ -114,6 +120,8 @@ function createState(opts, oracle) {
     decoding: /** @type {Promise<void>[]} */ ([]),
     recording: false,
     stopping: true,
+    /** Open loop only: the pacer that owns free call slots. */
+    pacer: undefined,
     outstanding: 0,
     completedInWindow: 0,
     completedTotal: 0,
@@ -124,17 +132,57 @@ function createState(opts, oracle) {
     wrongDecisions: 0,
     problems: /** @type {string[]} */ ([]),
     histogram: createHistogram(),
+    slowMs: opts.slowMs ?? Number.POSITIVE_INFINITY,
+    /** [completed at, latency ms] of recorded calls slower than slowMs. */
+    slow: /** @type {[number, number][]} */ ([]),
   };
 }
 
 function next(state, call) {
+  if (state.pacer !== undefined) {
+    state.pacer.release(call);
+    return;
+  }
+  send(state, call, performance.now());
+}
+
+function send(state, call, start) {
   if (state.stopping || call.conn.dead !== undefined) return;
   const index = state.cursor;
   state.cursor = index + 1 === state.opts.frames.length ? 0 : index + 1;
   call.index = index;
-  call.start = performance.now();
+  call.start = start;
   state.outstanding++;
   if (!call.conn.start(call, state.opts.frames[index])) state.outstanding--;
+}
+
+/**
+ * Open loop: every millisecond, starts the calls due since the slice began (`rate` per second) on free slots. Calls
+ * due while every slot was busy start as slots free up, timed from when they were due.
+ */
+function startPacer(state, calls, rate, t0) {
+  const free = [...calls];
+  let sent = 0;
+  const due = (now) => Math.floor(((now - t0) * rate) / 1000);
+  const pacer = {
+    release(call) {
+      const now = performance.now();
+      if (sent < due(now) && !state.stopping) {
+        send(state, call, t0 + (sent * 1000) / rate); // overdue: it waited for this slot
+        sent++;
+      } else free.push(call);
+    },
+    stop() {
+      clearInterval(timer);
+      state.pacer = undefined;
+    },
+  };
+  const timer = setInterval(() => {
+    const now = performance.now();
+    for (let target = due(now); sent < target && free.length > 0; sent++) send(state, free.pop(), now);
+  }, 1);
+  state.pacer = pacer;
+  return pacer;
 }
 
 /** Remembers the first few problems so a failed run says what went wrong. */
@@ -149,7 +197,10 @@ function complete(state, call) {
   state.completedTotal++;
   if (!state.stopping) {
     state.completedInWindow++;
-    if (state.recording) state.histogram.record(Math.max(1, Math.round((now - call.start) * 1000)));
+    if (state.recording) {
+      state.histogram.record(Math.max(1, Math.round((now - call.start) * 1000)));
+      if (now - call.start > state.slowMs) state.slow.push([now, now - call.start]);
+    }
   }
   if (verifyTransport(state, call)) verifyDecision(state, call);
   next(state, call);
@@ -234,7 +285,8 @@ function phase(state, ms) {
     const timer = setInterval(
       () => {
         const now = performance.now();
-        if (state.outstanding === 0 || now - state.lastCompletion > 5000) {
+        // (Open loop may have nothing outstanding between calls; a dead connection then shows as no completions.)
+        if ((state.outstanding === 0 && state.pacer === undefined) || now - state.lastCompletion > 5000) {
           clearInterval(timer);
           state.stopping = true;
           const why = state.outstanding === 0 ? "every connection failed" : "server stopped answering";
@@ -270,5 +322,6 @@ function summarize(state) {
     wrongDecisions: state.wrongDecisions,
     problems: state.problems,
     verified: state.completedTotal,
+    slow: state.slow,
   };
 }
