@@ -10,7 +10,10 @@
  * open loop at that many calls per second (up to --in-flight outstanding), the way a service runs in production, with
  * headroom; --rate half measures the closed-loop rate first and offers half of it.
  *
- *   npm run build && node bench/reload-stall.mjs [--rules 50000] [--seconds 4] [--in-flight 4] [--rate N|half]
+ * --base DIR runs that built checkout's service instead, to compare builds run by run.
+ *
+ *   npm run build && node bench/reload-stall.mjs [--rules 50000] [--seconds 4] [--warmup 1] [--in-flight 4]
+ *     [--rate N|half] [--base DIR]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     warmup: { type: "string", default: "1" },
     "in-flight": { type: "string" },
     rate: { type: "string" },
+    base: { type: "string" },
   },
 });
 stopChildrenOnSignal();
@@ -61,7 +65,8 @@ for (let n = 0; n * PER_FILE < RULES; n++) bigFiles.push(writeBig(n, Math.min(PE
 const gen = await loadGenerated();
 const workload = buildWorkload(gen, "W1");
 const logFile = path.join(root, "service.log");
-const { proc, ports } = await startServiceProcess(gen, { rulesRoot: root, logFile, readyTimeoutMs: 60_000 });
+const base = args.base && path.resolve(args.base);
+const { proc, ports } = await startServiceProcess(gen, { rulesRoot: root, logFile, readyTimeoutMs: 60_000, base });
 const loads = () =>
   fs
     .readFileSync(logFile, "utf8")
@@ -146,6 +151,7 @@ delete reloading.slow;
 delete steady.slow;
 const report = {
   rules: RULES,
+  build: base ?? "this checkout",
   mode: rate === undefined ? "closed loop" : `open loop, ${rate} calls/s`,
   steady,
   reloading,

@@ -4,6 +4,7 @@
  * ports. SERVICE_NODE_ARGS in the bench's environment (space-separated) go to the service's node before the script,
  * to profile a bench's service: `SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
  */
+import path from "node:path";
 import { probeFrame } from "./measure.mjs";
 import { distPath, REPO_ROOT } from "./paths.mjs";
 import { freePort, spawnPinned, waitForGrpc } from "./processes.mjs";
@@ -11,7 +12,8 @@ import { serviceBaseEnv } from "./service-env.mjs";
 
 /**
  * @param {object} gen generated protobuf module (grpc-wire.mjs loadGenerated)
- * @param {{ rulesRoot: string, logFile: string, env?: Record<string, string>, readyTimeoutMs?: number }} opts
+ * @param {{ rulesRoot: string, logFile: string, env?: Record<string, string>, readyTimeoutMs?: number, base?: string }} opts
+ *   `base`: a built checkout to run instead of this one (to compare builds in one run)
  */
 export async function startServiceProcess(gen, opts) {
   const nodeArgs = (process.env.SERVICE_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
@@ -23,10 +25,11 @@ export async function startServiceProcess(gen, opts) {
     LOG_LEVEL: "info",
     ...opts.env,
   };
-  const proc = spawnPinned(null, [process.execPath, ...nodeArgs, distPath("main.js")], {
+  const main = opts.base === undefined ? distPath("main.js") : path.join(opts.base, "dist", "main.js");
+  const proc = spawnPinned(null, [process.execPath, ...nodeArgs, main], {
     env,
     logFile: opts.logFile,
-    cwd: REPO_ROOT,
+    cwd: opts.base ?? REPO_ROOT,
   });
   await waitForGrpc(proc, ports.grpc, probeFrame(gen), opts.readyTimeoutMs ?? 20_000);
   return { proc, ports };

@@ -2,12 +2,14 @@
  * Parses rule files in a worker thread (parse-worker.ts), so a large load never stalls serving: the event loop
  * only waits for a message. One worker is kept between loads (starting one costs tens of milliseconds, and
  * hundreds from TypeScript sources) and loads go to it one at a time; after a load of more than
- * RECYCLE_AFTER_BYTES it is thrown away, which returns all the memory a large parse took. The parsed data comes back
- * in chunks (1,000 rules at startup, 250 on a reload), each asked for once the previous one has been received and
- * the event loop has had its pause (rules/pace.ts), so receiving 50,000 rules never holds calls up for more than a few
- * milliseconds at a time. Compiling the
- * parsed data into a RuleSet stays on the main thread, in slices (compile.ts; the RuleSet holds closures and cannot
- * cross threads).
+ * RECYCLE_AFTER_BYTES it is thrown away, which returns all the memory a large parse took.
+ *
+ * The parsed data comes back in chunks (pace.chunkRules: 1,000 rules at startup, 250 on a reload), each asked for
+ * only when the compile needs it (ParsedStream.nextPart; compile.ts compileStreamInSlices), so receiving 50,000 rules
+ * never holds calls up for more than a few milliseconds at a time, and each chunk is garbage as soon as it is
+ * compiled: holding all of them until the compile began (37 MB for 50,000 rules) made every scavenge during the
+ * compile copy them and pushed them into old space. Compiling stays on the main thread (the RuleSet holds closures
+ * and cannot cross threads).
  *
  * From TypeScript sources (the tests) the worker registers tsx's loader first; the built service runs the .js.
  */
@@ -15,6 +17,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
+import type { ParsedSource } from "../rules/compile.js";
 import { type Pace, pauseBetweenSlices, STARTUP_PACE } from "../rules/pace.js";
 import type { ConfigWarning, RawDescriptor, RawRuleFile, RuleFile } from "../rules/schema.js";
 
@@ -31,29 +34,43 @@ export interface ParseChunk {
   readonly descriptors: RawDescriptor[];
 }
 
-/** What the worker posts back for a ParseRequest; the descriptors then come in `chunks` ParseChunks. */
+/** What the worker posts back for a ParseRequest; the descriptors then come in ParseChunks, one per `next` request. */
 export type ParseReply =
   | {
       readonly ok: true;
       readonly files: { readonly name: string; readonly domain: string }[];
-      readonly chunks: number;
+      /** The file of each chunk, in the order they will be handed out. */
+      readonly chunkFiles: number[];
       readonly warnings: ConfigWarning[];
     }
   | { readonly ok: false; readonly configError: { file: string; path: string; detail: string } }
   | { readonly ok: false; readonly message: string };
 
+/** A parse whose descriptors are received as the compile asks for them (compile.ts ParsedSource). */
+export interface ParsedStream extends ParsedSource {
+  readonly warnings: readonly ConfigWarning[];
+  /** How many chunks the descriptors come in (pace.chunkRules rules each). */
+  readonly chunks: number;
+  /** Rejects with an Error if the worker fails before handing out the chunk asked for. */
+  nextPart(index: number): Promise<readonly RawDescriptor[] | undefined>;
+  /** Lets the worker go to the next parse: call it once the compile has finished or failed. */
+  release(): void;
+}
+
 export interface ParsedFiles {
   readonly parsed: readonly RawRuleFile[];
   readonly warnings: readonly ConfigWarning[];
-  /** How many messages the parsed data came back in (pace.chunkRules rules each). */
+  /** How many chunks the descriptors came in (pace.chunkRules rules each). */
   readonly chunks: number;
 }
 
 export interface RuleParser {
   /**
-   * Parses `files` off the event loop and receives the result at `pace`; rejects with the parse's ConfigError, or an
-   * Error if the worker failed.
+   * Parses `files` off the event loop; the descriptors are then received at `pace` as they are asked for. Rejects
+   * with the parse's ConfigError, or an Error if the worker failed. Parses queue until the previous one is released.
    */
+  stream(files: readonly RuleFile[], maxRules: number, pace?: Pace): Promise<ParsedStream>;
+  /** stream, received in full. */
   parse(files: readonly RuleFile[], maxRules: number, pace?: Pace): Promise<ParsedFiles>;
   /** Stops the worker. */
   close(): Promise<void>;
@@ -74,57 +91,30 @@ function startWorker(): Worker {
 /** Creates the parser; the worker starts with the first parse. */
 export function createRuleParser(): RuleParser {
   let worker: Worker | undefined;
+  /** Settles when the last parse has been released: the next one starts after it. */
   let queue: Promise<unknown> = Promise.resolve();
 
-  const once = (files: readonly RuleFile[], maxRules: number, pace: Pace): Promise<ParsedFiles> =>
-    new Promise((resolve, reject) => {
-      const w = worker ?? startWorker();
-      worker = w;
+  /** Forgets a worker that failed or exited; the next parse starts a new one. */
+  const drop = (w: Worker): void => {
+    if (worker === w) worker = undefined;
+    void w.terminate();
+  };
+
+  /** Sends `message` and waits for the one answer, or rejects if the worker fails first. */
+  const ask = <T>(w: Worker, message: unknown): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
       const cleanup = (): void => {
         w.off("message", onMessage);
         w.off("error", onError);
         w.off("exit", onExit);
       };
-      let parsed: { name: string; domain: string; descriptors: RawDescriptor[] }[] = [];
-      let warnings: ConfigWarning[] = [];
-      let expected = 0;
-      let received = 0;
-      const askNext = (): void => {
-        // After other work (calls) has run: one chunk per pause (pace.ts).
-        void pauseBetweenSlices(pace).then(() => w.postMessage({ next: received }));
-      };
-      const onMessage = (message: ParseReply | ParseChunk): void => {
-        if ("file" in message) {
-          const target = parsed[message.file]?.descriptors;
-          for (const d of message.descriptors) target?.push(d);
-          received++;
-          if (received < expected) askNext();
-          else finish();
-          return;
-        }
-        const reply = message;
-        if (reply.ok) {
-          parsed = reply.files.map((f) => ({ ...f, descriptors: [] }));
-          warnings = reply.warnings;
-          expected = reply.chunks;
-          if (expected === 0) finish();
-          else askNext();
-          return;
-        }
+      const onMessage = (answer: T): void => {
         cleanup();
-        if ("configError" in reply) {
-          const e = reply.configError;
-          reject(new ConfigError(e.file, e.path, e.detail));
-        } else reject(new Error(`rule parser failed: ${reply.message}`));
-      };
-      const finish = (): void => {
-        cleanup();
-        resolve({ parsed, warnings, chunks: expected });
+        resolve(answer);
       };
       const onError = (err: Error): void => {
         cleanup();
-        if (worker === w) worker = undefined;
-        void w.terminate();
+        drop(w);
         reject(err);
       };
       const onExit = (code: number): void => {
@@ -132,28 +122,89 @@ export function createRuleParser(): RuleParser {
         if (worker === w) worker = undefined;
         reject(new Error(`rule parser exited with code ${code} before answering`));
       };
-      w.on("message", onMessage);
+      w.once("message", onMessage);
       w.once("error", onError);
       w.once("exit", onExit);
-      w.postMessage({ files, maxRules, chunkRules: pace.chunkRules } satisfies ParseRequest);
+      w.postMessage(message);
     });
 
+  const open = async (files: readonly RuleFile[], maxRules: number, pace: Pace, done: () => void) => {
+    const w = worker ?? startWorker();
+    worker = w;
+    const reply = await ask<ParseReply>(w, { files, maxRules, chunkRules: pace.chunkRules } satisfies ParseRequest);
+    if (!reply.ok) {
+      if ("configError" in reply) {
+        const e = reply.configError;
+        throw new ConfigError(e.file, e.path, e.detail);
+      }
+      throw new Error(`rule parser failed: ${reply.message}`);
+    }
+    const { chunkFiles } = reply;
+    let next = 0;
+    let released = false;
+    const stream: ParsedStream = {
+      files: reply.files,
+      warnings: reply.warnings,
+      chunks: chunkFiles.length,
+      async nextPart(index) {
+        if (released || chunkFiles[next] !== index) return undefined;
+        // After other work (calls) has run: one chunk per pause (pace.ts).
+        await pauseBetweenSlices(pace);
+        const chunk = await ask<ParseChunk>(w, { next });
+        next++;
+        return chunk.descriptors;
+      },
+      release() {
+        if (released) return;
+        released = true;
+        done();
+      },
+    };
+    return stream;
+  };
+
+  const recycleAfter = async (files: readonly RuleFile[]): Promise<void> => {
+    const bytes = files.reduce((n, f) => n + f.text.length, 0);
+    if (bytes > RECYCLE_AFTER_BYTES && worker !== undefined) {
+      const w = worker;
+      worker = undefined;
+      await w.terminate();
+    }
+  };
+
+  const stream = (files: readonly RuleFile[], maxRules: number, pace: Pace = STARTUP_PACE): Promise<ParsedStream> => {
+    let done = (): void => undefined;
+    const released = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const opened = queue.then(() => open(files, maxRules, pace, done));
+    // The next parse waits until this one is released (or failed to open), and the worker recycled if it was large.
+    queue = opened
+      .then(
+        () => released,
+        () => undefined,
+      )
+      .then(() => recycleAfter(files));
+    return opened;
+  };
+
   return {
-    parse(files, maxRules, pace = STARTUP_PACE) {
-      const run = queue.then(async () => {
-        try {
-          return await once(files, maxRules, pace);
-        } finally {
-          const bytes = files.reduce((n, f) => n + f.text.length, 0);
-          if (bytes > RECYCLE_AFTER_BYTES && worker !== undefined) {
-            const w = worker;
-            worker = undefined;
-            await w.terminate();
-          }
+    stream,
+    async parse(files, maxRules, pace) {
+      const s = await stream(files, maxRules, pace);
+      try {
+        const parsed: RawRuleFile[] = [];
+        for (let i = 0; i < s.files.length; i++) {
+          const { name, domain } = s.files[i] as ParsedStream["files"][number];
+          const descriptors: RawDescriptor[] = [];
+          for (let part = await s.nextPart(i); part !== undefined; part = await s.nextPart(i))
+            descriptors.push(...part);
+          parsed.push({ name, domain, descriptors });
         }
-      });
-      queue = run.catch(() => undefined);
-      return run;
+        return { parsed, warnings: s.warnings, chunks: s.chunks };
+      } finally {
+        s.release();
+      }
     },
     async close() {
       await queue;

@@ -52,7 +52,8 @@ function parseAll({ files, maxRules, chunkRules }: ParseRequest): ParseReply {
       return raw;
     });
     chunks = chunksOf(parsed, chunkRules);
-    return { ok: true, files: parsed.map(({ name, domain }) => ({ name, domain })), chunks: chunks.length, warnings };
+    const heads = parsed.map(({ name, domain }) => ({ name, domain }));
+    return { ok: true, files: heads, chunkFiles: chunks.map((c) => c.file), warnings };
   } catch (err) {
     return err instanceof ConfigError
       ? { ok: false, configError: { file: err.file, path: err.path, detail: err.detail } }

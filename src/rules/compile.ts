@@ -58,34 +58,81 @@ export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions)
   );
 }
 
-/** The second half of compileRuleSet, for files parsed elsewhere (reload/parse-worker.ts parses off the loop). */
+/**
+ * Where a compile takes each file's top-level descriptors from: in parts, file by file, in order. A reload streams them
+ * from the parse worker (reload/parse-off-loop.ts) so that each part can be dropped as soon as it is compiled.
+ */
+export interface ParsedSource {
+  readonly files: readonly { readonly name: string; readonly domain: string }[];
+  /** The next part of file `index`'s descriptors, or undefined when that file has no more. Asked in file order. */
+  nextPart(index: number): readonly RawDescriptor[] | undefined | Promise<readonly RawDescriptor[] | undefined>;
+}
+
+/** A ParsedSource over files parsed in full: one part per file. */
+function wholeFiles(parsed: readonly RawRuleFile[]): {
+  readonly files: ParsedSource["files"];
+  nextPart(index: number): readonly RawDescriptor[] | undefined;
+} {
+  let given = -1;
+  return {
+    files: parsed,
+    nextPart(index) {
+      if (given === index) return undefined;
+      given = index;
+      return parsed[index]?.descriptors;
+    },
+  };
+}
+
+/** The second half of compileRuleSet, for files parsed elsewhere. */
 export function compileParsed(
   files: readonly RuleFile[],
   parsed: readonly RawRuleFile[],
   opts: CompileOptions,
 ): RuleSet {
-  const steps = compileSteps(files, parsed, opts);
+  const source = wholeFiles(parsed);
+  const steps = compileSteps(files, source.files, opts);
+  let part: readonly RawDescriptor[] | undefined;
   for (;;) {
-    const step = steps.next();
+    const step = steps.next(part);
+    part = undefined;
     if (step.done === true) return step.value;
+    if (step.value !== undefined) part = source.nextPart(step.value.file);
   }
 }
 
-/**
- * compileParsed in slices, giving the event loop back between them as `pace` says (pace.ts), so that a reload of tens
- * of thousands of rules never holds up calls for longer than a slice (issue 12). Same result, same errors.
- */
-export async function compileParsedInSlices(
+/** compileStreamInSlices over files parsed in full. */
+export function compileParsedInSlices(
   files: readonly RuleFile[],
   parsed: readonly RawRuleFile[],
   opts: CompileOptions,
   pace: Pace = STARTUP_PACE,
 ): Promise<RuleSet> {
-  const steps = compileSteps(files, parsed, opts);
+  return compileStreamInSlices(files, wholeFiles(parsed), opts, pace);
+}
+
+/**
+ * The compile in slices, giving the event loop back between them as `pace` says (pace.ts), so that a reload of tens
+ * of thousands of rules never holds up calls for longer than a slice (issue 12); the descriptors come from `source`
+ * part by part, each compiled and let go before the next is asked for. Same result, same errors as compileParsed.
+ */
+export async function compileStreamInSlices(
+  files: readonly RuleFile[],
+  source: ParsedSource,
+  opts: CompileOptions,
+  pace: Pace = STARTUP_PACE,
+): Promise<RuleSet> {
+  const steps = compileSteps(files, source.files, opts);
+  let part: readonly RawDescriptor[] | undefined;
   let sliceEnd = performance.now() + pace.sliceMs;
   for (let n = 1; ; n++) {
-    const step = steps.next();
+    const step = steps.next(part);
+    part = undefined;
     if (step.done === true) return step.value;
+    if (step.value !== undefined) {
+      part = await source.nextPart(step.value.file);
+      continue;
+    }
     // Reading the clock costs more than a step: look every 64 steps (a step is one descriptor item).
     if ((n & 63) === 0 && performance.now() >= sliceEnd) {
       await pauseBetweenSlices(pace);
@@ -94,14 +141,24 @@ export async function compileParsedInSlices(
   }
 }
 
-/** The compile, as steps: it yields after each descriptor item, so a driver may pause between items. */
+/** What the compile asks its driver for between steps: the next part of file `file` (ParsedSource.nextPart). */
+interface PartRequest {
+  readonly file: number;
+}
+
+/**
+ * The compile, as steps: it yields after each descriptor item, so a driver may pause between items, and yields a
+ * PartRequest when it needs the next part of a file's descriptors, which the driver passes to `next` (undefined: the
+ * file has no more).
+ */
 function* compileSteps(
   files: readonly RuleFile[],
-  parsed: readonly RawRuleFile[],
+  heads: ParsedSource["files"],
   opts: CompileOptions,
-): Generator<void, RuleSet> {
+): Generator<PartRequest | undefined, RuleSet, readonly RawDescriptor[] | undefined> {
   const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
-  for (const file of parsed) {
+  for (let index = 0; index < heads.length; index++) {
+    const file = heads[index] as ParsedSource["files"][number];
     if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
     let top = tops.get(file.domain);
     if (top !== undefined && !opts.mergeDomainConfig) {
@@ -116,7 +173,9 @@ function* compileSteps(
       tops.set(file.domain, top);
     }
     const scope = rootScope(file, opts.onWarning);
-    for (const node of yield* buildNodes(scope, file.descriptors, top.composites)) top.nodes.push(node);
+    for (let part = yield { file: index }; part !== undefined; part = yield { file: index }) {
+      for (const node of yield* buildNodes(scope, part, top.composites)) top.nodes.push(node);
+    }
   }
   const roots = new Map<string, Level>();
   for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
@@ -124,7 +183,7 @@ function* compileSteps(
   return createRuleSet(roots, versionOf(files, opts.mergeDomainConfig));
 }
 
-function rootScope(file: RawRuleFile, warn: WarningSink | undefined): Scope {
+function rootScope(file: ParsedSource["files"][number], warn: WarningSink | undefined): Scope {
   const base = { file: file.name, domain: file.domain, parentKey: `${file.domain}.`, valueToMetric: false, warn };
   return { ...base, overrides: [], metricLevels: [] };
 }
@@ -134,7 +193,7 @@ function* buildNodes(
   scope: Scope,
   items: readonly RawDescriptor[],
   composites: Set<string>,
-): Generator<void, RuleNode[]> {
+): Generator<undefined, RuleNode[]> {
   const nodes: RuleNode[] = [];
   for (const item of items) {
     yield;

@@ -213,6 +213,36 @@ describe("rule size limits", () => {
     }
   });
 
+  it("streams a parse chunk by chunk as asked, and holds the next parse until the stream is released", async () => {
+    const parser = createRuleParser();
+    try {
+      let text = "domain: s\ndescriptors:\n";
+      for (let i = 0; i < 1_000; i++) text += `  - key: k\n    value: v${i}\n`;
+      const files = [{ name: "s.yaml", text }];
+      const expected = parseRuleFile(files[0] as (typeof files)[number]).descriptors;
+      const stream = await parser.stream(files, RULES_LIMITS.maxRules, SERVING_PACE);
+      expect(stream.files).toEqual([{ name: "s.yaml", domain: "s" }]);
+      expect(stream.chunks).toBe(4);
+      const first = await stream.nextPart(0);
+      expect(first).toEqual(expected.slice(0, 250));
+      expect(await stream.nextPart(1)).toBeUndefined(); // no such file: nothing asked of the worker
+      // A second parse waits for this stream: the worker answers this stream's requests, not the new parse.
+      let secondDone = false;
+      const second = parser.parse(files, RULES_LIMITS.maxRules).then((r) => {
+        secondDone = true;
+        return r;
+      });
+      expect(await stream.nextPart(0)).toEqual(expected.slice(250, 500));
+      expect(secondDone).toBe(false);
+      // Released half-way (as when the compile fails): the stream ends, and the next parse goes ahead.
+      stream.release();
+      expect(await stream.nextPart(0)).toBeUndefined();
+      expect((await second).parsed[0]?.descriptors).toEqual(expected);
+    } finally {
+      await parser.close();
+    }
+  });
+
   it.runIf(process.platform === "linux")(
     "parses at the lowest priority without lowering the serving thread's",
     async () => {

@@ -99,6 +99,16 @@ describe("createRulesWatcher()", () => {
       [true, 2],
       [false, 6],
     ]);
+    // A mistake in the last chunk fails the reload half-way through receiving it; the rules stay, and the parser is
+    // free for the next reload.
+    write("config/many.yaml", `${many(3)}  - key: k\n    value: v0\n`);
+    await visibleWithin(() => lines.some((l) => l.msg === "rules reload failed; keeping previous rules"));
+    expect(lines.find((l) => l.msg === "rules reload failed; keeping previous rules")?.["problem"]).toBe(
+      "many.yaml: descriptors[1500]: duplicate descriptor composite key 'many.k_v0'",
+    );
+    expect(limit()).toBe(2);
+    write("config/many.yaml", many(4));
+    await visibleWithin(() => limit() === 4);
   });
 
   it("stays without rules after a bad start, then loads once the file is fixed", async () => {

@@ -1,8 +1,13 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError } from "../../../src/domain/errors.js";
-import { compileParsed, compileParsedInSlices } from "../../../src/rules/compile.js";
+import {
+  compileParsed,
+  compileParsedInSlices,
+  compileStreamInSlices,
+  type ParsedSource,
+} from "../../../src/rules/compile.js";
 import { SERVING_PACE } from "../../../src/rules/pace.js";
-import { parseRuleFile, type RuleFile } from "../../../src/rules/schema.js";
+import { parseRuleFile, type RawRuleFile, type RuleFile } from "../../../src/rules/schema.js";
 import { loopTurnsDuring } from "../../helpers/loop-turns.js";
 
 /** `count` rules in one domain, two levels deep, so the compile recurses. */
@@ -94,6 +99,75 @@ describe("compileParsedInSlices()", () => {
       // 6,010 steps (descriptor items with their children), a gap after every 64th, plus the last.
       expect(gaps).toBeGreaterThanOrEqual(Math.floor(6_010 / 64));
       expect((await compile).dump()).toBe(compileParsed(files, parsed, { mergeDomainConfig: false }).dump());
+    });
+  });
+
+  describe("from a stream of parts", () => {
+    /** Hands each file's descriptors out `size` at a time, asynchronously, and logs what was asked. */
+    function partsOf(parsedFiles: readonly RawRuleFile[], size: number) {
+      const asked: string[] = [];
+      const cursors = parsedFiles.map(() => 0);
+      const source: ParsedSource = {
+        files: parsedFiles.map(({ name, domain }) => ({ name, domain })),
+        async nextPart(index) {
+          await Promise.resolve();
+          const all = parsedFiles[index]?.descriptors ?? [];
+          const from = cursors[index] ?? 0;
+          asked.push(`${index}@${from}`);
+          if (from >= all.length) return undefined;
+          cursors[index] = from + size;
+          return all.slice(from, from + size);
+        },
+      };
+      return { source, asked };
+    }
+    const pace = { sliceMs: 0, gapMs: 0, chunkRules: 1 };
+
+    it("builds the same rule set as the one-piece compile, asking for parts file by file, in order", async () => {
+      const empty = { name: "empty.yaml", text: "domain: empty\n" };
+      const all = [files[0] as RuleFile, empty, files[1] as RuleFile];
+      const allParsed = all.map((f) => parseRuleFile(f));
+      const { source, asked } = partsOf(allParsed, 1_000);
+      const streamed = await compileStreamInSlices(all, source, { mergeDomainConfig: false }, pace);
+      const whole = compileParsed(all, allParsed, { mergeDomainConfig: false });
+      expect(streamed.version).toBe(whole.version);
+      expect(streamed.dump()).toBe(whole.dump());
+      // 3,000 items in parts of 1,000, then the end of the file; the empty file; the 10 items of the small one.
+      expect(asked).toEqual(["0@0", "0@1000", "0@2000", "0@3000", "1@0", "2@0", "2@1000"]);
+    });
+
+    it("merges a domain across files and rejects as the one-piece compile does, wherever the bad part is", async () => {
+      const file = (name: string, keys: string[]): RuleFile => ({
+        name,
+        text: `domain: d\ndescriptors:\n${keys.map((k) => `  - key: ${k}\n    rate_limit: {unit: second, requests_per_unit: 1}\n`).join("")}`,
+      });
+      const a = file("a.yaml", ["a", "b", "c"]);
+      const b = file("b.yaml", ["e", "f"]);
+      // b2.yaml's second item repeats a.yaml's `b`: with merging, a duplicate composite key found in its second part.
+      const b2 = file("b2.yaml", ["e", "b"]);
+      const outcome = async (set: RuleFile[], mergeDomainConfig: boolean) => {
+        const parsedSet = set.map((f) => parseRuleFile(f));
+        const whole = (() => {
+          try {
+            return compileParsed(set, parsedSet, { mergeDomainConfig }).dump();
+          } catch (err) {
+            return err instanceof ConfigError ? `error: ${err.message}` : err;
+          }
+        })();
+        const streamed = await compileStreamInSlices(set, partsOf(parsedSet, 1).source, { mergeDomainConfig }, pace)
+          .then((r) => r.dump())
+          .catch((err: unknown) => (err instanceof ConfigError ? `error: ${err.message}` : err));
+        return { whole, streamed };
+      };
+      const merged = await outcome([a, b], true);
+      expect(merged.streamed).toBe(merged.whole);
+      expect(merged.whole).toContain("d.f: ");
+      const duplicateKey = await outcome([a, b2], true);
+      expect(duplicateKey.streamed).toBe(duplicateKey.whole);
+      expect(duplicateKey.whole).toBe("error: b2.yaml: descriptors[1]: duplicate descriptor composite key 'd.b'");
+      const duplicateDomain = await outcome([a, b], false);
+      expect(duplicateDomain.streamed).toBe(duplicateDomain.whole);
+      expect(duplicateDomain.whole).toMatch(/^error: b\.yaml: domain: duplicate domain 'd'/);
     });
   });
 });
