@@ -147,6 +147,12 @@ const timeline = (slow) => {
 };
 reloading.slowCalls = timeline(reloading.slow);
 steady.slowCalls = steady.slow.length;
+// Share of calls slower than 5 ms: over the steady window, and from the first rewrite until the new rules loaded.
+steady.slowPct = +((100 * steady.slow.length) / (steady.rps * Number(args.seconds))).toFixed(2);
+if (reloadMs !== undefined) {
+  const during = reloading.slow.filter(([at]) => at >= reloadT0 && at <= reloadT0 + reloadMs).length;
+  reloading.slowPctWhileReloading = +((100 * during) / ((reloading.rps * reloadMs) / 1000)).toFixed(2);
+}
 delete reloading.slow;
 delete steady.slow;
 const report = {

@@ -97,7 +97,7 @@ export function compileParsed(
     const step = steps.next(part);
     part = undefined;
     if (step.done === true) return step.value;
-    if (step.value !== undefined) part = source.nextPart(step.value.file);
+    if (typeof step.value === "object") part = source.nextPart(step.value.file);
   }
 }
 
@@ -129,12 +129,12 @@ export async function compileStreamInSlices(
     const step = steps.next(part);
     part = undefined;
     if (step.done === true) return step.value;
-    if (step.value !== undefined) {
+    if (typeof step.value === "object") {
       part = await source.nextPart(step.value.file);
       continue;
     }
     // Reading the clock costs more than a step: look every 64 steps (a step is one descriptor item).
-    if ((n & 63) === 0 && performance.now() >= sliceEnd) {
+    if (((n & 63) === 0 || step.value === LONG_STEP) && performance.now() >= sliceEnd) {
       await pauseBetweenSlices(pace);
       sliceEnd = performance.now() + pace.sliceMs;
     }
@@ -146,6 +146,9 @@ interface PartRequest {
   readonly file: number;
 }
 
+/** Yielded after a step much longer than one descriptor item: the driver looks at the clock at once. */
+const LONG_STEP = "long step";
+
 /**
  * The compile, as steps: it yields after each descriptor item, so a driver may pause between items, and yields a
  * PartRequest when it needs the next part of a file's descriptors, which the driver passes to `next` (undefined: the
@@ -155,7 +158,7 @@ function* compileSteps(
   files: readonly RuleFile[],
   heads: ParsedSource["files"],
   opts: CompileOptions,
-): Generator<PartRequest | undefined, RuleSet, readonly RawDescriptor[] | undefined> {
+): Generator<PartRequest | typeof LONG_STEP | undefined, RuleSet, readonly RawDescriptor[] | undefined> {
   const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
   for (let index = 0; index < heads.length; index++) {
     const file = heads[index] as ParsedSource["files"][number];
@@ -177,9 +180,12 @@ function* compileSteps(
       for (const node of yield* buildNodes(scope, part, top.composites)) top.nodes.push(node);
     }
   }
+  // One domain's index per step (about 5 ms for 10,000 rules), then the version hash (about 10 ms for 4 MB).
   const roots = new Map<string, Level>();
-  for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
-  yield;
+  for (const [domain, top] of tops) {
+    roots.set(domain, buildLevel(top.nodes));
+    yield LONG_STEP;
+  }
   return createRuleSet(roots, versionOf(files, opts.mergeDomainConfig));
 }
 

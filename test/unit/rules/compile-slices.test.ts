@@ -100,6 +100,28 @@ describe("compileParsedInSlices()", () => {
       expect(gaps).toBeGreaterThanOrEqual(Math.floor(6_010 / 64));
       expect((await compile).dump()).toBe(compileParsed(files, parsed, { mergeDomainConfig: false }).dump());
     });
+
+    it("also pauses after indexing each domain, a step much longer than one item", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "setImmediate", "performance"] });
+      const small = ["a", "b", "c"].map((d) => ({
+        name: `${d}.yaml`,
+        text: `domain: ${d}\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: 1}\n`,
+      }));
+      const parsedSmall = small.map((f) => parseRuleFile(f));
+      let done = false;
+      void compileParsedInSlices(
+        small,
+        parsedSmall,
+        { mergeDomainConfig: false },
+        { ...SERVING_PACE, sliceMs: 0 },
+      ).then(() => {
+        done = true;
+      });
+      let gaps = 0;
+      for (; !done && gaps < 100; gaps++) await vi.advanceTimersByTimeAsync(SERVING_PACE.gapMs);
+      // 3 items (fewer than 64 steps: no pause for them), then one pause per domain's index.
+      expect(gaps).toBe(3);
+    });
   });
 
   describe("from a stream of parts", () => {
