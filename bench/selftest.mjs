@@ -62,6 +62,24 @@ try {
   assert.equal(totals.errors + totals.wrongDecisions, 0, totals.problems.join("; "));
   assert.equal(totals.ok, totals.verified);
 
+  // Open loop: the rate asked for (within 10 %), every call verified; slowMs 0 keeps every recorded call's timing.
+  const pacedRunner = await createLoadRunner({
+    ...common,
+    inFlight: 64,
+    rate: 2000,
+    slowMs: 0,
+    port,
+    frames: w2.frames,
+    expect: w2.expect,
+    statuses: 0,
+  });
+  const pacedSlice = await pacedRunner.runSlice(1000);
+  const pacedTotals = await pacedRunner.totals();
+  await pacedRunner.close();
+  assert.ok(Math.abs(pacedSlice.requests - 2000) <= 200, `open loop at 2,000/s made ${pacedSlice.requests} calls`);
+  assert.equal(pacedTotals.errors + pacedTotals.wrongDecisions, 0, pacedTotals.problems.join("; "));
+  assert.equal(pacedTotals.slow.length, pacedTotals.latencySamples);
+
   const over = new Uint8Array(w2.frames.length).fill(EXPECT.OVER);
   const wrong = await createLoadRunner({ ...common, port, frames: w2.frames, expect: over, statuses: -1 });
   await wrong.runSlice(200);
