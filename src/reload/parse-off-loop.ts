@@ -19,7 +19,7 @@ import { Worker } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
 import type { ParsedSource } from "../rules/compile.js";
 import { type Pace, pauseBetweenSlices, STARTUP_PACE } from "../rules/pace.js";
-import type { ConfigWarning, RawDescriptor, RawRuleFile, RuleFile } from "../rules/schema.js";
+import type { ConfigWarning, RawDescriptor, RuleFile } from "../rules/schema.js";
 
 export interface ParseRequest {
   readonly files: readonly RuleFile[];
@@ -57,21 +57,12 @@ export interface ParsedStream extends ParsedSource {
   release(): void;
 }
 
-export interface ParsedFiles {
-  readonly parsed: readonly RawRuleFile[];
-  readonly warnings: readonly ConfigWarning[];
-  /** How many chunks the descriptors came in (pace.chunkRules rules each). */
-  readonly chunks: number;
-}
-
 export interface RuleParser {
   /**
    * Parses `files` off the event loop; the descriptors are then received at `pace` as they are asked for. Rejects
    * with the parse's ConfigError, or an Error if the worker failed. Parses queue until the previous one is released.
    */
   stream(files: readonly RuleFile[], maxRules: number, pace?: Pace): Promise<ParsedStream>;
-  /** stream, received in full. */
-  parse(files: readonly RuleFile[], maxRules: number, pace?: Pace): Promise<ParsedFiles>;
   /** Stops the worker. */
   close(): Promise<void>;
 }
@@ -190,22 +181,6 @@ export function createRuleParser(): RuleParser {
 
   return {
     stream,
-    async parse(files, maxRules, pace) {
-      const s = await stream(files, maxRules, pace);
-      try {
-        const parsed: RawRuleFile[] = [];
-        for (let i = 0; i < s.files.length; i++) {
-          const { name, domain } = s.files[i] as ParsedStream["files"][number];
-          const descriptors: RawDescriptor[] = [];
-          for (let part = await s.nextPart(i); part !== undefined; part = await s.nextPart(i))
-            descriptors.push(...part);
-          parsed.push({ name, domain, descriptors });
-        }
-        return { parsed, warnings: s.warnings, chunks: s.chunks };
-      } finally {
-        s.release();
-      }
-    },
     async close() {
       await queue;
       const w = worker;

@@ -16,6 +16,7 @@ import { SERVING_PACE } from "../../src/rules/pace.js";
 import { parseRuleFile } from "../../src/rules/schema.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
 import { loopTurnsDuring } from "../helpers/loop-turns.js";
+import { parseAll } from "../helpers/parse-all.js";
 import { threadNices } from "../helpers/procfs.js";
 
 let tmp: string;
@@ -176,7 +177,7 @@ describe("rule size limits", () => {
     const parser = createRuleParser();
     try {
       const many = `domain: d\ndescriptors:\n${Array.from({ length: 5 }, (_, i) => `  - key: k${i}\n`).join("")}`;
-      const err = await parser.parse([{ name: "many.yaml", text: many }], 4).catch((e: unknown) => e);
+      const err = await parseAll(parser, [{ name: "many.yaml", text: many }], 4).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).message).toBe("many.yaml: rule files together hold more than 4 rules");
     } finally {
@@ -199,13 +200,13 @@ describe("rule size limits", () => {
       const {
         result: { parsed, chunks },
         turns,
-      } = await loopTurnsDuring(() => parser.parse(files, RULES_LIMITS.maxRules));
+      } = await loopTurnsDuring(() => parseAll(parser, files, RULES_LIMITS.maxRules));
       expect(parsed).toEqual(files.map((f) => parseRuleFile(f)));
       // About 4,200 rules per file in chunks of about 1,000: at least 8 chunks, one per event-loop turn.
       expect(chunks).toBeGreaterThanOrEqual(8);
       expect(turns).toBeGreaterThanOrEqual(chunks);
       // A reload receives at the serving pace: chunks of about 250 rules, four times as many, whole and in order.
-      const reload = await parser.parse(files, RULES_LIMITS.maxRules, SERVING_PACE);
+      const reload = await parseAll(parser, files, RULES_LIMITS.maxRules, SERVING_PACE);
       expect(reload.parsed).toEqual(parsed);
       expect(reload.chunks).toBeGreaterThanOrEqual(32);
     } finally {
@@ -228,7 +229,7 @@ describe("rule size limits", () => {
       expect(await stream.nextPart(1)).toBeUndefined(); // no such file: nothing asked of the worker
       // A second parse waits for this stream: the worker answers this stream's requests, not the new parse.
       let secondDone = false;
-      const second = parser.parse(files, RULES_LIMITS.maxRules).then((r) => {
+      const second = parseAll(parser, files, RULES_LIMITS.maxRules).then((r) => {
         secondDone = true;
         return r;
       });
@@ -249,7 +250,7 @@ describe("rule size limits", () => {
       const before = threadNices().get(process.pid);
       const parser = createRuleParser();
       try {
-        await parser.parse([{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules);
+        await parseAll(parser, [{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules);
         const nices = threadNices();
         const niced = [...nices].filter(([, nice]) => nice === 19).map(([tid]) => tid);
         expect(niced.length).toBeGreaterThanOrEqual(1);
