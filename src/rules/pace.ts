@@ -7,7 +7,9 @@
  * (tens of MB for 50,000 rules), and every scavenge during it copies whatever of that has survived so far. Done flat
  * out, 50,000 rules meant back-to-back scavenges of 5 to 22 ms and three mark-compacts within one second, and most
  * calls in that second took more than 5 ms (bench/reload-stall.mjs --rate, issue 12). At a quarter of the loop
- * (SERVING_PACE), the same work spreads over four times as many scavenges, each copying a quarter as much.
+ * (SERVING_PACE) the same work is spread over about four times as long, so the scavenges the calls cause anyway find
+ * less of it to copy each time. Measured together with the chunk-by-chunk compile (compile.ts compileStreamInSlices),
+ * a 50,000-rule reload at 5,000 calls/s left 8-10 % of calls over 5 ms instead of 14-21 % (BENCHMARKS.md).
  */
 export interface Pace {
   readonly sliceMs: number;
