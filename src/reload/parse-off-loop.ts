@@ -1,15 +1,14 @@
 /**
- * Parses rule files in a worker thread (parse-worker.ts), so a large load never stalls serving: the event loop
- * only waits for a message. One worker is kept between loads (starting one costs tens of milliseconds, and
- * hundreds from TypeScript sources) and loads go to it one at a time; after a load of more than
- * RECYCLE_AFTER_BYTES it is thrown away, which returns all the memory a large parse took.
+ * Parses and compiles rule files in a worker thread (parse-worker.ts), so a load never stalls serving: the event loop
+ * only receives the result. One worker is kept between loads (starting one costs tens of milliseconds, and hundreds
+ * from TypeScript sources) and loads go to it one at a time; after a load of more than RECYCLE_AFTER_BYTES it is
+ * thrown away, which returns all the memory a large parse took.
  *
- * The parsed data comes back in chunks (pace.chunkRules: 1,000 rules at startup, 250 on a reload), each asked for
- * only when the compile needs it (ParsedStream.nextPart; compile.ts compileStreamInSlices), so receiving 50,000 rules
- * never holds calls up for more than a few milliseconds at a time, and each chunk is garbage as soon as it is
- * compiled: holding all of them until the compile began (37 MB for 50,000 rules) made every scavenge during the
- * compile copy them and pushed them into old space. Compiling stays on the main thread (the RuleSet holds closures
- * and cannot cross threads).
+ * The result crosses as packed rules (rules/packed-format.ts): typed arrays moved, not copied, to this thread, outside
+ * its heap. So a reload of 50,000 rules costs the event loop neither the structured clone of the parsed rules (about
+ * 0.4 s for 50,000) nor the compile of them (tens of MB of objects, whose garbage collection held calls up for tens of
+ * milliseconds at a time, issue 12): each top-level item is compiled when a call first needs it
+ * (rules/packed-rule-set.ts).
  *
  * From TypeScript sources (the tests) the worker registers tsx's loader first; the built service runs the .js.
  */
@@ -17,52 +16,36 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
-import type { ParsedSource } from "../rules/compile.js";
-import { type Pace, pauseBetweenSlices, STARTUP_PACE } from "../rules/pace.js";
-import type { ConfigWarning, RawDescriptor, RuleFile } from "../rules/schema.js";
+import type { RuleSet } from "../domain/types.js";
+import type { PackedRules } from "../rules/packed-format.js";
+import { ruleSetFromPacked } from "../rules/packed-rule-set.js";
+import type { ConfigWarning, RuleFile } from "../rules/schema.js";
 
-export interface ParseRequest {
+export interface LoadRequest {
   readonly files: readonly RuleFile[];
   readonly maxRules: number;
-  /** Rules (descriptor items, nested ones included) per chunk. */
-  readonly chunkRules: number;
+  /** MERGE_DOMAIN_CONFIG. */
+  readonly mergeDomainConfig: boolean;
 }
 
-/** Part of a parsed file's top-level descriptors, in order. */
-export interface ParseChunk {
-  readonly file: number;
-  readonly descriptors: RawDescriptor[];
-}
-
-/** What the worker posts back for a ParseRequest; the descriptors then come in ParseChunks, one per `next` request. */
-export type ParseReply =
-  | {
-      readonly ok: true;
-      readonly files: { readonly name: string; readonly domain: string }[];
-      /** The file of each chunk, in the order they will be handed out. */
-      readonly chunkFiles: number[];
-      readonly warnings: ConfigWarning[];
-    }
+/** What the worker posts back for a LoadRequest (the packed rules' buffers transferred). */
+export type LoadReply =
+  | { readonly ok: true; readonly packed: PackedRules; readonly warnings: ConfigWarning[] }
   | { readonly ok: false; readonly configError: { file: string; path: string; detail: string } }
   | { readonly ok: false; readonly message: string };
 
-/** A parse whose descriptors are received as the compile asks for them (compile.ts ParsedSource). */
-export interface ParsedStream extends ParsedSource {
+export interface LoadedRules {
+  /** A packed rule set: its items are compiled as calls first need them. */
+  readonly ruleSet: RuleSet;
   readonly warnings: readonly ConfigWarning[];
-  /** How many chunks the descriptors come in (pace.chunkRules rules each). */
-  readonly chunks: number;
-  /** Rejects with an Error if the worker fails before handing out the chunk asked for. */
-  nextPart(index: number): Promise<readonly RawDescriptor[] | undefined>;
-  /** Lets the worker go to the next parse: call it once the compile has finished or failed. */
-  release(): void;
 }
 
 export interface RuleParser {
   /**
-   * Parses `files` off the event loop; the descriptors are then received at `pace` as they are asked for. Rejects
-   * with the parse's ConfigError, or an Error if the worker failed. Parses queue until the previous one is released.
+   * Parses and compiles `files` off the event loop. Rejects with the compile's ConfigError (the same as
+   * compileRuleSet's), or an Error if the worker failed. Loads run one at a time, in order.
    */
-  stream(files: readonly RuleFile[], maxRules: number, pace?: Pace): Promise<ParsedStream>;
+  load(files: readonly RuleFile[], maxRules: number, mergeDomainConfig: boolean): Promise<LoadedRules>;
   /** Stops the worker. */
   close(): Promise<void>;
 }
@@ -82,7 +65,7 @@ function startWorker(): Worker {
 /** Creates the parser; the worker starts with the first parse. */
 export function createRuleParser(): RuleParser {
   let worker: Worker | undefined;
-  /** Settles when the last parse has been released: the next one starts after it. */
+  /** Settles when the last load is over: the next one starts after it. */
   let queue: Promise<unknown> = Promise.resolve();
 
   /** Forgets a worker that failed or exited; the next parse starts a new one. */
@@ -119,10 +102,10 @@ export function createRuleParser(): RuleParser {
       w.postMessage(message);
     });
 
-  const open = async (files: readonly RuleFile[], maxRules: number, pace: Pace, done: () => void) => {
+  const run = async (request: LoadRequest): Promise<LoadedRules> => {
     const w = worker ?? startWorker();
     worker = w;
-    const reply = await ask<ParseReply>(w, { files, maxRules, chunkRules: pace.chunkRules } satisfies ParseRequest);
+    const reply = await ask<LoadReply>(w, request);
     if (!reply.ok) {
       if ("configError" in reply) {
         const e = reply.configError;
@@ -130,28 +113,7 @@ export function createRuleParser(): RuleParser {
       }
       throw new Error(`rule parser failed: ${reply.message}`);
     }
-    const { chunkFiles } = reply;
-    let next = 0;
-    let released = false;
-    const stream: ParsedStream = {
-      files: reply.files,
-      warnings: reply.warnings,
-      chunks: chunkFiles.length,
-      async nextPart(index) {
-        if (released || chunkFiles[next] !== index) return undefined;
-        // After other work (calls) has run: one chunk per pause (pace.ts).
-        await pauseBetweenSlices(pace);
-        const chunk = await ask<ParseChunk>(w, { next });
-        next++;
-        return chunk.descriptors;
-      },
-      release() {
-        if (released) return;
-        released = true;
-        done();
-      },
-    };
-    return stream;
+    return { ruleSet: ruleSetFromPacked(reply.packed), warnings: reply.warnings };
   };
 
   const recycleAfter = async (files: readonly RuleFile[]): Promise<void> => {
@@ -163,24 +125,18 @@ export function createRuleParser(): RuleParser {
     }
   };
 
-  const stream = (files: readonly RuleFile[], maxRules: number, pace: Pace = STARTUP_PACE): Promise<ParsedStream> => {
-    let done = (): void => undefined;
-    const released = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const opened = queue.then(() => open(files, maxRules, pace, done));
-    // The next parse waits until this one is released (or failed to open), and the worker recycled if it was large.
-    queue = opened
-      .then(
-        () => released,
-        () => undefined,
-      )
-      .then(() => recycleAfter(files));
-    return opened;
+  const load = (files: readonly RuleFile[], maxRules: number, mergeDomainConfig: boolean): Promise<LoadedRules> => {
+    const done = queue.then(() => run({ files, maxRules, mergeDomainConfig }));
+    // The next load waits for this one, and for the worker's recycling if this one was large.
+    queue = done.then(
+      () => recycleAfter(files),
+      () => recycleAfter(files),
+    );
+    return done;
   };
 
   return {
-    stream,
+    load,
     async close() {
       await queue;
       const w = worker;

@@ -41,9 +41,6 @@ import { type FSWatcher as DirectoryWatcher, watch as watchDirectory } from "cho
 import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
-import type { RuleSet } from "../domain/types.js";
-import { compileStreamInSlices } from "../rules/compile.js";
-import { SERVING_PACE, STARTUP_PACE } from "../rules/pace.js";
 import type { RuleFile } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
 import { createRuleHolder, type RuleHolder } from "./holder.js";
@@ -132,20 +129,9 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       loadedHash = contentHash(files);
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
-      // Before the first rules nothing is served, so the first load runs flat out; a reload shares the loop (pace.ts).
-      const pace = previousVersion === undefined ? STARTUP_PACE : SERVING_PACE;
-      const parsed = await parser.stream(files, RULES_LIMITS.maxRules, pace);
-      const t2 = performance.now();
-      let next: RuleSet;
-      try {
-        if (gen !== generation) return;
-        // Receives the parsed descriptors chunk by chunk as it compiles them.
-        next = await compileStreamInSlices(files, parsed, { mergeDomainConfig: opts.mergeDomainConfig }, pace);
-      } finally {
-        parsed.release();
-      }
+      // Parsed and compiled in a worker; the main thread takes the packed result (parse-off-loop.ts).
+      const { ruleSet: next, warnings } = await parser.load(files, RULES_LIMITS.maxRules, opts.mergeDomainConfig);
       if (gen !== generation) return;
-      const { warnings, chunks } = parsed;
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
       const published = feed.publish(next, files);
       const summary = {
@@ -153,13 +139,9 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
         previousVersion: published.previousVersion,
         domains: next.domains.length,
         files: files.length,
-        // Where a load's time went: reading the files, parsing them (worker thread), then receiving and compiling
-        // them (in slices).
+        // Where a load's time went: reading the files, then parsing and compiling them (worker thread).
         readMs: Math.round(t1 - t0),
-        parseMs: Math.round(t2 - t1),
-        compileMs: Math.round(performance.now() - t2),
-        // Messages the parsed rules came back in: on a reload, smaller ones with pauses between (rules/pace.ts).
-        chunks,
+        parseMs: Math.round(performance.now() - t1),
       };
       log.info({ ...summary, reason }, "rules loaded");
     } catch (caught) {

@@ -11,7 +11,6 @@ import { dumpRules } from "./dump.js";
 import { buildLimit } from "./limit-keys.js";
 import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
 import { type CompiledRule, type MetricLevel, metricTemplateOf } from "./metric-key.js";
-import { type Pace, pauseBetweenSlices, STARTUP_PACE } from "./pace.js";
 import {
   parseRuleFile,
   type RawDescriptor,
@@ -58,110 +57,14 @@ export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions)
   );
 }
 
-/**
- * Where a compile takes each file's top-level descriptors from: in parts, file by file, in order. A reload streams them
- * from the parse worker (reload/parse-off-loop.ts) so that each part can be dropped as soon as it is compiled.
- */
-export interface ParsedSource {
-  readonly files: readonly { readonly name: string; readonly domain: string }[];
-  /** The next part of file `index`'s descriptors, or undefined when that file has no more. Asked in file order. */
-  nextPart(index: number): readonly RawDescriptor[] | undefined | Promise<readonly RawDescriptor[] | undefined>;
-}
-
-/** A ParsedSource over files parsed in full: one part per file. */
-function wholeFiles(parsed: readonly RawRuleFile[]): {
-  readonly files: ParsedSource["files"];
-  nextPart(index: number): readonly RawDescriptor[] | undefined;
-} {
-  let given = -1;
-  return {
-    files: parsed,
-    nextPart(index) {
-      if (given === index) return undefined;
-      given = index;
-      return parsed[index]?.descriptors;
-    },
-  };
-}
-
-/** The second half of compileRuleSet, for files parsed elsewhere. */
+/** The second half of compileRuleSet, for files parsed elsewhere (the parse worker, reload/parse-worker.ts). */
 export function compileParsed(
   files: readonly RuleFile[],
   parsed: readonly RawRuleFile[],
   opts: CompileOptions,
 ): RuleSet {
-  const source = wholeFiles(parsed);
-  const steps = compileSteps(files, source.files, opts);
-  let part: readonly RawDescriptor[] | undefined;
-  for (;;) {
-    const step = steps.next(part);
-    part = undefined;
-    if (step.done === true) return step.value;
-    if (typeof step.value === "object") part = source.nextPart(step.value.file);
-  }
-}
-
-/** compileStreamInSlices over files parsed in full. */
-export function compileParsedInSlices(
-  files: readonly RuleFile[],
-  parsed: readonly RawRuleFile[],
-  opts: CompileOptions,
-  pace: Pace = STARTUP_PACE,
-): Promise<RuleSet> {
-  return compileStreamInSlices(files, wholeFiles(parsed), opts, pace);
-}
-
-/**
- * The compile in slices, giving the event loop back between them as `pace` says (pace.ts), so that a reload of tens
- * of thousands of rules never holds up calls for longer than a slice (issue 12); the descriptors come from `source`
- * part by part, each compiled and let go before the next is asked for. Same result, same errors as compileParsed.
- */
-export async function compileStreamInSlices(
-  files: readonly RuleFile[],
-  source: ParsedSource,
-  opts: CompileOptions,
-  pace: Pace = STARTUP_PACE,
-): Promise<RuleSet> {
-  const steps = compileSteps(files, source.files, opts);
-  let part: readonly RawDescriptor[] | undefined;
-  let sliceEnd = performance.now() + pace.sliceMs;
-  for (let n = 1; ; n++) {
-    const step = steps.next(part);
-    part = undefined;
-    if (step.done === true) return step.value;
-    if (typeof step.value === "object") {
-      part = await source.nextPart(step.value.file);
-      continue;
-    }
-    // Reading the clock costs more than a step: look every 64 steps (a step is one descriptor item).
-    if (((n & 63) === 0 || step.value === LONG_STEP) && performance.now() >= sliceEnd) {
-      await pauseBetweenSlices(pace);
-      sliceEnd = performance.now() + pace.sliceMs;
-    }
-  }
-}
-
-/** What the compile asks its driver for between steps: the next part of file `file` (ParsedSource.nextPart). */
-interface PartRequest {
-  readonly file: number;
-}
-
-/** Yielded after a step much longer than one descriptor item: the driver looks at the clock at once. */
-const LONG_STEP = "long step";
-
-/**
- * The compile, as steps: it yields after each descriptor item, so a driver may pause between items, and yields a
- * PartRequest when it needs the next part of a file's descriptors, which the driver passes to `next` (undefined: the
- * file has no more).
- */
-function* compileSteps(
-  files: readonly RuleFile[],
-  heads: ParsedSource["files"],
-  opts: CompileOptions,
-): Generator<PartRequest | typeof LONG_STEP | undefined, RuleSet, readonly RawDescriptor[] | undefined> {
   const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
-  for (let index = 0; index < heads.length; index++) {
-    const file = heads[index] as ParsedSource["files"][number];
+  for (const file of parsed) {
     if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
     let top = tops.get(file.domain);
     if (top !== undefined && !opts.mergeDomainConfig) {
@@ -176,33 +79,31 @@ function* compileSteps(
       tops.set(file.domain, top);
     }
     const scope = rootScope(file, opts.onWarning);
-    for (let part = yield { file: index }; part !== undefined; part = yield { file: index }) {
-      for (const node of yield* buildNodes(scope, part, top.composites)) top.nodes.push(node);
-    }
+    for (const node of buildNodes(scope, file.descriptors, top.composites)) top.nodes.push(node);
   }
-  // One domain's index per step (about 5 ms for 10,000 rules), then the version hash (about 10 ms for 4 MB).
   const roots = new Map<string, Level>();
-  for (const [domain, top] of tops) {
-    roots.set(domain, buildLevel(top.nodes));
-    yield LONG_STEP;
-  }
+  for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
   return createRuleSet(roots, versionOf(files, opts.mergeDomainConfig));
 }
 
-function rootScope(file: ParsedSource["files"][number], warn: WarningSink | undefined): Scope {
+/**
+ * Compiles one top-level descriptor item of `domain` (from file `file`) on its own, as the whole compile would: what a
+ * packed rule set (packed-rule-set.ts) does when a call first needs the item. The item must already have passed a
+ * whole compile (the checks across items, like duplicate keys, need its neighbours); warnings are not repeated.
+ */
+export function compileTopItem(file: string, domain: string, item: RawDescriptor): RuleNode {
+  return buildNodes(rootScope({ name: file, domain }, undefined), [item], new Set())[0] as RuleNode;
+}
+
+function rootScope(file: { readonly name: string; readonly domain: string }, warn: WarningSink | undefined): Scope {
   const base = { file: file.name, domain: file.domain, parentKey: `${file.domain}.`, valueToMetric: false, warn };
   return { ...base, overrides: [], metricLevels: [] };
 }
 
 /** Builds one `descriptors:` list; `composites` holds the keys already used at this level (merge across files). */
-function* buildNodes(
-  scope: Scope,
-  items: readonly RawDescriptor[],
-  composites: Set<string>,
-): Generator<undefined, RuleNode[]> {
+function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: Set<string>): RuleNode[] {
   const nodes: RuleNode[] = [];
   for (const item of items) {
-    yield;
     if (item.key === "") throw new ConfigError(scope.file, `${item.path}.key`, "descriptor has empty key");
     const composite = item.value === "" ? item.key : `${item.key}_${item.value}`;
     const fullKey = scope.parentKey + composite;
@@ -226,7 +127,7 @@ function* buildNodes(
       );
     }
     const children =
-      item.descriptors.length === 0 ? undefined : buildLevel(yield* buildNodes(inner, item.descriptors, new Set()));
+      item.descriptors.length === 0 ? undefined : buildLevel(buildNodes(inner, item.descriptors, new Set()));
     const pattern = wildcard ? compileWildcard(item.value) : undefined;
     nodes.push(Object.freeze({ key: item.key, value: item.value, composite, pattern, rule, children }));
   }

@@ -10,7 +10,7 @@
  */
 import type { LimitRule } from "../domain/types.js";
 import { renderExtensions } from "./limit-keys.js";
-import type { Level } from "./match.js";
+import type { Level, RuleNode } from "./match.js";
 
 /** Every rule of every domain, each line ending in `\n` ("" when there are none). */
 export function dumpRules(roots: ReadonlyMap<string, Level>): string {
@@ -21,10 +21,14 @@ export function dumpRules(roots: ReadonlyMap<string, Level>): string {
 
 function dumpLevel(level: Level): string {
   let out = "";
-  for (const node of level.nodes) {
-    if (node.rule !== undefined) out += dumpLine(node.rule);
-    if (node.children !== undefined) out += dumpLevel(node.children);
-  }
+  for (const node of level.nodes) out += dumpNode(node);
+  return out;
+}
+
+/** The lines of one descriptor item and everything under it. */
+export function dumpNode(node: RuleNode): string {
+  let out = node.rule === undefined ? "" : dumpLine(node.rule);
+  if (node.children !== undefined) out += dumpLevel(node.children);
   return out;
 }
 

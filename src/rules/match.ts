@@ -84,11 +84,14 @@ function groupByKey(nodes: readonly RuleNode[]): ReadonlyMap<string, KeyGroup> {
   return groups;
 }
 
-/** The rule for these request entries under a domain's top level, or undefined (the reference's GetLimit walk). */
-export function findInTree(top: Level, entries: readonly Entry[]): LimitRule | undefined {
+/**
+ * The rule for these request entries under a domain's top level, or undefined (the reference's GetLimit walk); with
+ * `from`, `top` is the level that entry `from` is looked up in (the entries before it already matched above).
+ */
+export function findInTree(top: Level, entries: readonly Entry[], from = 0): LimitRule | undefined {
   const last = entries.length - 1;
   let level = top;
-  for (let i = 0; i <= last; i++) {
+  for (let i = from; i <= last; i++) {
     const entry = entries[i] as Entry;
     const node = lookup(level, entry.key, entry.value);
     if (node === undefined) return undefined;

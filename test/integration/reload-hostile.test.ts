@@ -12,11 +12,9 @@ import { ConfigError } from "../../src/domain/errors.js";
 import { createRuleParser } from "../../src/reload/parse-off-loop.js";
 import { RULES_LIMITS, readRuleFiles } from "../../src/reload/rules-loader.js";
 import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
-import { SERVING_PACE } from "../../src/rules/pace.js";
-import { parseRuleFile } from "../../src/rules/schema.js";
+import { compileRuleSet } from "../../src/rules/compile.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
 import { loopTurnsDuring } from "../helpers/loop-turns.js";
-import { parseAll } from "../helpers/parse-all.js";
 import { threadNices } from "../helpers/procfs.js";
 
 let tmp: string;
@@ -177,7 +175,7 @@ describe("rule size limits", () => {
     const parser = createRuleParser();
     try {
       const many = `domain: d\ndescriptors:\n${Array.from({ length: 5 }, (_, i) => `  - key: k${i}\n`).join("")}`;
-      const err = await parseAll(parser, [{ name: "many.yaml", text: many }], 4).catch((e: unknown) => e);
+      const err = await parser.load([{ name: "many.yaml", text: many }], 4, false).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).message).toBe("many.yaml: rule files together hold more than 4 rules");
     } finally {
@@ -185,10 +183,10 @@ describe("rule size limits", () => {
     }
   });
 
-  it("hands a large parse back in chunks, whole and in order, letting the event loop turn between them", async () => {
+  it("parses and compiles a large load off the event loop; the rules come back packed, compiled as calls need them", async () => {
     const parser = createRuleParser();
     try {
-      // 2 files; 2,500 top-level items each, every third with two children: several chunks per file.
+      // 2 files; 2,500 top-level items each, every third with two children.
       const files = [0, 1].map((f) => {
         let text = `domain: d${f}\ndescriptors:\n`;
         for (let i = 0; i < 2_500; i++) {
@@ -198,47 +196,46 @@ describe("rule size limits", () => {
         return { name: `f${f}.yaml`, text };
       });
       const {
-        result: { parsed, chunks },
+        result: { ruleSet, warnings },
         turns,
-      } = await loopTurnsDuring(() => parseAll(parser, files, RULES_LIMITS.maxRules));
-      expect(parsed).toEqual(files.map((f) => parseRuleFile(f)));
-      // About 4,200 rules per file in chunks of about 1,000: at least 8 chunks, one per event-loop turn.
-      expect(chunks).toBeGreaterThanOrEqual(8);
-      expect(turns).toBeGreaterThanOrEqual(chunks);
-      // A reload receives at the serving pace: chunks of about 250 rules, four times as many, whole and in order.
-      const reload = await parseAll(parser, files, RULES_LIMITS.maxRules, SERVING_PACE);
-      expect(reload.parsed).toEqual(parsed);
-      expect(reload.chunks).toBeGreaterThanOrEqual(32);
+      } = await loopTurnsDuring(() => parser.load(files, RULES_LIMITS.maxRules, false));
+      // The loop kept turning while the worker parsed and compiled (hundreds of milliseconds of work).
+      expect(turns).toBeGreaterThanOrEqual(10);
+      expect(warnings).toEqual([]);
+      const compiled = compileRuleSet(files, { mergeDomainConfig: false });
+      expect(ruleSet.version).toBe(compiled.version);
+      expect(ruleSet.domains).toEqual(["d0", "d1"]);
+      // Nothing compiled on this thread until a call asks.
+      expect((ruleSet as unknown as { compiledItems(): number }).compiledItems()).toBe(0);
+      expect(ruleSet.findRule("d1", [{ key: "k", value: "v2499" }])?.limits[0]?.requestsPerUnit).toBe(2_500);
+      expect((ruleSet as unknown as { compiledItems(): number }).compiledItems()).toBe(1);
+      expect(ruleSet.dump()).toBe(compiled.dump());
     } finally {
       await parser.close();
     }
   });
 
-  it("streams a parse chunk by chunk as asked, and holds the next parse until the stream is released", async () => {
+  it("runs loads one at a time, in order; a failed load neither blocks the next nor leaves anything behind", async () => {
     const parser = createRuleParser();
     try {
-      let text = "domain: s\ndescriptors:\n";
-      for (let i = 0; i < 1_000; i++) text += `  - key: k\n    value: v${i}\n`;
-      const files = [{ name: "s.yaml", text }];
-      const expected = parseRuleFile(files[0] as (typeof files)[number]).descriptors;
-      const stream = await parser.stream(files, RULES_LIMITS.maxRules, SERVING_PACE);
-      expect(stream.files).toEqual([{ name: "s.yaml", domain: "s" }]);
-      expect(stream.chunks).toBe(4);
-      const first = await stream.nextPart(0);
-      expect(first).toEqual(expected.slice(0, 250));
-      expect(await stream.nextPart(1)).toBeUndefined(); // no such file: nothing asked of the worker
-      // A second parse waits for this stream: the worker answers this stream's requests, not the new parse.
-      let secondDone = false;
-      const second = parseAll(parser, files, RULES_LIMITS.maxRules).then((r) => {
-        secondDone = true;
-        return r;
-      });
-      expect(await stream.nextPart(0)).toEqual(expected.slice(250, 500));
-      expect(secondDone).toBe(false);
-      // Released half-way (as when the compile fails): the stream ends, and the next parse goes ahead.
-      stream.release();
-      expect(await stream.nextPart(0)).toBeUndefined();
-      expect((await second).parsed[0]?.descriptors).toEqual(expected);
+      const good = (n: number) => [{ name: "s.yaml", text: rules(n) }];
+      const bad = [{ name: "s.yaml", text: "domain: s\ndescriptors:\n  - key: k\n  - key: k\n" }];
+      const order: string[] = [];
+      const loads = [
+        parser.load(good(1), RULES_LIMITS.maxRules, false).then(() => order.push("1")),
+        parser.load(bad, RULES_LIMITS.maxRules, false).catch((e: unknown) => {
+          order.push("bad");
+          return e;
+        }),
+        parser.load(good(3), RULES_LIMITS.maxRules, false).then((r) => {
+          order.push("3");
+          return r;
+        }),
+      ] as const;
+      const [, err, third] = await Promise.all(loads);
+      expect(order).toEqual(["1", "bad", "3"]);
+      expect((err as ConfigError).message).toBe("s.yaml: descriptors[1]: duplicate descriptor composite key 's.k'");
+      expect(third.ruleSet.version).toBe(compileRuleSet(good(3), { mergeDomainConfig: false }).version);
     } finally {
       await parser.close();
     }
@@ -250,7 +247,7 @@ describe("rule size limits", () => {
       const before = threadNices().get(process.pid);
       const parser = createRuleParser();
       try {
-        await parseAll(parser, [{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules);
+        await parser.load([{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules, false);
         const nices = threadNices();
         const niced = [...nices].filter(([, nice]) => nice === 19).map(([tid]) => tid);
         expect(niced.length).toBeGreaterThanOrEqual(1);

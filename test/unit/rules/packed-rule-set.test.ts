@@ -1,0 +1,221 @@
+import { readdirSync } from "node:fs";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../../src/domain/errors.js";
+import type { Entry, RuleSet } from "../../../src/domain/types.js";
+import { compileRuleSet } from "../../../src/rules/compile.js";
+import { packRules } from "../../../src/rules/pack.js";
+import { type PackedRules, transferList } from "../../../src/rules/packed-format.js";
+import { ruleSetFromPacked } from "../../../src/rules/packed-rule-set.js";
+import { parseRuleFile, type RuleFile } from "../../../src/rules/schema.js";
+import { fixture } from "./load-fixture.js";
+
+/** What the parse worker does, then the move to this thread (the buffers transferred, as postMessage does). */
+function packed(files: readonly RuleFile[], mergeDomainConfig = false) {
+  const opts = { mergeDomainConfig };
+  const rules = packRules(
+    files,
+    files.map((f) => parseRuleFile(f)),
+    opts,
+  );
+  const moved = structuredClone(rules, { transfer: transferList(rules) }) as PackedRules;
+  // Transferred, not copied: the worker's buffers are detached.
+  for (const d of rules.domains) expect(d.items.byteLength).toBe(0);
+  return ruleSetFromPacked(moved);
+}
+
+function sameAnswers(eager: RuleSet, lazy: RuleSet, requests: readonly (readonly Entry[])[], domains: string[]) {
+  for (const domain of domains) {
+    for (const req of requests) expect(lazy.findRule(domain, req)).toEqual(eager.findRule(domain, req));
+  }
+}
+
+describe("packed rule set", () => {
+  const valid = readdirSync(new URL("../../fixtures/rules/valid/", import.meta.url)).sort();
+
+  it.each(valid)("%s: same domains, version and /rlconfig dump as the compiled set", (name) => {
+    const files = [fixture("valid", name)];
+    const merge = name.startsWith("merge");
+    const eager = compileRuleSet(files, { mergeDomainConfig: merge });
+    const lazy = packed(files, merge);
+    expect(lazy.domains).toEqual(eager.domains);
+    expect(lazy.version).toBe(eager.version);
+    expect(lazy.dump()).toBe(eager.dump());
+    expect(lazy.hasDomain(eager.domains[0] as string)).toBe(true);
+    expect(lazy.hasDomain("nope")).toBe(false);
+  });
+
+  it("merges a domain across files in file order, each item compiled with its own file", () => {
+    const files = [fixture("valid", "merge_a.yaml"), fixture("valid", "merge_b.yaml")];
+    const eager = compileRuleSet(files, { mergeDomainConfig: true });
+    const lazy = packed(files, true);
+    expect(lazy.dump()).toBe(eager.dump());
+    expect(lazy.version).toBe(eager.version);
+  });
+
+  it.each(
+    readdirSync(new URL("../../fixtures/rules/invalid/", import.meta.url))
+      .sort()
+      .filter((n) => n !== "duplicate_domain.yaml"),
+  )("%s: packing fails with the compile's error", (name) => {
+    const files = [fixture("invalid", name)];
+    const expected = (() => {
+      try {
+        compileRuleSet(files, { mergeDomainConfig: false });
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(expected).toBeInstanceOf(ConfigError);
+    const parsed = (() => {
+      try {
+        return files.map((f) => parseRuleFile(f));
+      } catch (err) {
+        return err;
+      }
+    })();
+    // A parse error is the worker's before packing; otherwise packing (which compiles) must throw the same.
+    if (parsed instanceof Error) {
+      expect(parsed.message).toBe((expected as Error).message);
+      return;
+    }
+    expect(() => packRules(files, parsed as never, { mergeDomainConfig: false })).toThrow((expected as Error).message);
+  });
+
+  it("compiles each top-level item only when a call first reaches it, and keeps it", () => {
+    let text = "domain: d\ndescriptors:\n";
+    for (let i = 0; i < 1_000; i++) {
+      text += `  - key: user\n    value: u${i}\n    rate_limit: {unit: minute, requests_per_unit: ${i + 1}}\n`;
+      text += "    descriptors:\n      - key: path\n        rate_limit: {unit: second, requests_per_unit: 1}\n";
+    }
+    const lazy = packed([{ name: "d.yaml", text }]);
+    expect(lazy.compiledItems()).toBe(0);
+    const first = lazy.findRule("d", [{ key: "user", value: "u417" }]);
+    expect(first?.limits[0]?.requestsPerUnit).toBe(418);
+    expect(lazy.compiledItems()).toBe(1);
+    expect(lazy.findRule("d", [{ key: "user", value: "u417" }])).toBe(first);
+    expect(
+      lazy.findRule("d", [
+        { key: "user", value: "u417" },
+        { key: "path", value: "/x" },
+      ])?.fullKey,
+    ).toBe("d.user_u417.path");
+    expect(lazy.findRule("d", [{ key: "user", value: "nobody" }])).toBeUndefined();
+    expect(lazy.findRule("d", [])).toBeUndefined();
+    expect(lazy.compiledItems()).toBe(1);
+    // The dump compiles what it needs for itself, without keeping it.
+    expect(lazy.dump().split("\n")).toHaveLength(2_001);
+    expect(lazy.compiledItems()).toBe(1);
+  });
+
+  it("compares the whole composite: the `_` between key and value is where the request puts it", () => {
+    const text = [
+      "domain: c",
+      "descriptors:",
+      "  - {key: ab, value: c, rate_limit: {unit: second, requests_per_unit: 1}}",
+      "  - {key: a_b, rate_limit: {unit: second, requests_per_unit: 2}}",
+      "  - {key: x, value: 'y*', rate_limit: {unit: second, requests_per_unit: 3}}",
+    ].join("\n");
+    const files = [{ name: "c.yaml", text }];
+    const eager = compileRuleSet(files, { mergeDomainConfig: false });
+    const lazy = packed(files);
+    const requests = [
+      [{ key: "a", value: "_c" }], // "a__c": same length as "ab_c", not the same string
+      [{ key: "ab", value: "c" }],
+      [{ key: "a", value: "b" }], // "a_b": the value-less a_b, by the reference's composite
+      [{ key: "a_b", value: "zzz" }],
+      [{ key: "x", value: "y-and-more" }],
+      [{ key: "x_y", value: "z" }], // "x_y_z": `x_` then "y_z", which y* matches
+    ];
+    sameAnswers(eager, lazy, requests, ["c"]);
+    expect(requests.map((r) => lazy.findRule("c", r)?.limits[0]?.requestsPerUnit)).toEqual([undefined, 1, 2, 2, 3, 3]);
+  });
+
+  it("keeps what JSON would lose: metadata with infinities, NaN and nested values", () => {
+    const text = [
+      "domain: m",
+      "descriptors:",
+      "  - key: k",
+      "    metadata: {inf: .inf, nan: .nan, neg: -.inf, list: [1, two, {three: 3}], when: 2024-01-01}",
+      "    rate_limit: {unit: second, requests_per_unit: 1, algorithm: token_bucket, burst: 4}",
+    ].join("\n");
+    const files = [{ name: "m.yaml", text }];
+    const req = [{ key: "k", value: "v" }];
+    const lazyRule = packed(files).findRule("m", req);
+    expect(lazyRule).toEqual(compileRuleSet(files, { mergeDomainConfig: false }).findRule("m", req));
+    expect(lazyRule?.metadata).toMatchObject({ inf: Infinity, neg: -Infinity });
+    expect(Number.isNaN(lazyRule?.metadata?.["nan"])).toBe(true);
+  });
+
+  it("answers every request as the compiled set does (random rules with colliding keys, patterns, nesting)", () => {
+    const keys = ["a", "b", "ab", "a_b", "a_b_c", "_", "é", "k𝄞"];
+    const values = ["", "b", "c", "b_c", "_", "*", "b*", "*c", "b*c", "c_*", "ü"];
+    const item = fc.record({
+      key: fc.constantFrom(...keys),
+      value: fc.constantFrom(...values),
+      limited: fc.boolean(),
+      share: fc.boolean(),
+    });
+    const tree = fc.array(fc.record({ item, children: fc.array(item, { maxLength: 4 }) }), { maxLength: 12 });
+    const request = fc.array(
+      fc.record({
+        key: fc.constantFrom(...keys, "a_", "b_c", ""),
+        value: fc.constantFrom(...values, "bc", "_c", "b_c_d", "", "bxc"),
+      }),
+      { minLength: 0, maxLength: 3 },
+    );
+    fc.assert(
+      fc.property(tree, tree, fc.array(request, { minLength: 1, maxLength: 12 }), (top1, top2, requests) => {
+        const files = [
+          { name: "one.yaml", text: toYaml("d", unique(top1)) },
+          { name: "two.yaml", text: toYaml("d", unique(top2, unique(top1))) },
+          { name: "three.yaml", text: toYaml("e", unique(top2)) },
+        ];
+        const eager = compileRuleSet(files, { mergeDomainConfig: true });
+        const lazy = packed(files, true);
+        sameAnswers(eager, lazy, requests, ["d", "e", "x"]);
+        expect(lazy.dump()).toBe(eager.dump());
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+interface Item {
+  key: string;
+  value: string;
+  limited: boolean;
+  share: boolean;
+}
+
+/** Drops items whose composite repeats at their level, or was taken by `taken` (the compiler rejects those). */
+function unique(top: readonly { item: Item; children: Item[] }[], taken: readonly { item: Item }[] = []) {
+  const seen = new Set(taken.map((t) => composite(t.item)));
+  const fresh =
+    <T>(get: (t: T) => Item, set: Set<string>) =>
+    (t: T) => {
+      const c = composite(get(t));
+      if (set.has(c)) return false;
+      set.add(c);
+      return true;
+    };
+  return top
+    .filter(fresh((t) => t.item, seen))
+    .map((t) => ({ item: t.item, children: t.children.filter(fresh((c: Item) => c, new Set<string>())) }));
+}
+
+function composite(n: { key: string; value: string }): string {
+  return n.value === "" ? n.key : `${n.key}_${n.value}`;
+}
+
+function toYaml(domain: string, top: readonly { item: Item; children: Item[] }[]): string {
+  const conv = (n: Item, children: Item[]): unknown => ({
+    key: n.key,
+    ...(n.value === "" ? {} : { value: n.value }),
+    ...(n.share && n.value.includes("*") ? { share_threshold: true } : {}),
+    ...(n.limited ? { rate_limit: { unit: "second", requests_per_unit: 1 } } : {}),
+    ...(children.length > 0 ? { descriptors: children.map((c) => conv(c, [])) } : {}),
+  });
+  return JSON.stringify({ domain, descriptors: top.map((t) => conv(t.item, t.children)) });
+}
