@@ -38,7 +38,8 @@ export interface YamlContext {
   readonly file: string;
   /** Keys accepted anywhere in the file: VALID_KEYS plus Sluice's extension keys. */
   readonly validKeys: ReadonlySet<string>;
-  readonly doc: Document;
+  /** The `yaml` document, for aliases; undefined when plain-yaml.ts read the file (it has none). */
+  doc: Document | undefined;
   aliases: number;
 }
 
@@ -65,7 +66,7 @@ export function resolve(ctx: YamlContext, node: unknown): Node | null {
     if (++ctx.aliases > MAX_ALIAS_EXPANSIONS) {
       fail(ctx, "", `more than ${MAX_ALIAS_EXPANSIONS} alias expansions (is an alias nested in itself?)`);
     }
-    current = current.resolve(ctx.doc) ?? null;
+    current = (ctx.doc === undefined ? undefined : current.resolve(ctx.doc)) ?? null;
   }
   return (current ?? null) as Node | null;
 }
