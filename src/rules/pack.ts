@@ -3,9 +3,9 @@
  * (packed-format.ts). Runs in the parse worker: the compiled rule set itself is only the proof that the files are
  * valid and is dropped; the main thread gets the packed items and compiles each when a call first needs it.
  */
-import { serialize } from "node:v8";
 import { type CompileOptions, compileParsed } from "./compile.js";
 import { hashOf, META, META_FIELDS, type PackedDomain, type PackedRules, tableSize } from "./packed-format.js";
+import { encodeItem } from "./packed-item.js";
 import type { RawDescriptor, RawRuleFile, RuleFile } from "./schema.js";
 import { isWildcard } from "./wildcard.js";
 
@@ -34,13 +34,13 @@ function packDomain(name: string, files: readonly RawRuleFile[]): PackedDomain {
   });
   const entries = items.length;
   const meta = new Int32Array(entries * META_FIELDS);
-  const serialized: Buffer[] = [];
+  const encoded: Uint8Array[] = [];
   let charCount = 0;
   let byteCount = 0;
   const patterns: number[] = [];
   items.forEach(({ item, file }, i) => {
     const composite = compositeOf(item);
-    const bytes = serialize(item);
+    const { encoding, bytes } = encodeItem(item);
     const at = i * META_FIELDS;
     meta[at + META.compositeStart] = charCount;
     meta[at + META.compositeLength] = composite.length;
@@ -48,9 +48,10 @@ function packDomain(name: string, files: readonly RawRuleFile[]): PackedDomain {
     meta[at + META.itemStart] = byteCount;
     meta[at + META.itemLength] = bytes.length;
     meta[at + META.file] = file;
+    meta[at + META.encoding] = encoding;
     charCount += composite.length;
     byteCount += bytes.length;
-    serialized.push(bytes);
+    encoded.push(bytes);
     if (item.value !== "" && isWildcard(item.value)) patterns.push(i);
   });
   const chars = new Uint16Array(charCount);
@@ -61,7 +62,7 @@ function packDomain(name: string, files: readonly RawRuleFile[]): PackedDomain {
     const composite = compositeOf(item);
     const start = meta[i * META_FIELDS + META.compositeStart] as number;
     for (let c = 0; c < composite.length; c++) chars[start + c] = composite.charCodeAt(c);
-    bytes.set(serialized[i] as Buffer, meta[i * META_FIELDS + META.itemStart] as number);
+    bytes.set(encoded[i] as Uint8Array, meta[i * META_FIELDS + META.itemStart] as number);
     // The compile has rejected duplicate composites, so each entry takes a slot of its own.
     let slot = hashOf(composite) & mask;
     while (table[slot] !== 0) slot = (slot + 1) & mask;

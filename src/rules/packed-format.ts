@@ -7,15 +7,14 @@
  *
  * Per domain, each top-level descriptor item (with everything nested under it) is one entry, in file order:
  * - `chars` holds each entry's composite key (`key_value`, or `key` when value-less) as UTF-16 code units;
- * - `items` holds each entry's parsed item (schema.ts RawDescriptor) in node:v8's serialization format, which keeps
- *   what JSON would not (the Map of extension keys, NaN and infinities in metadata);
+ * - `items` holds each entry's parsed item (schema.ts RawDescriptor), encoded as packed-item.ts says;
  * - `table` is an open-addressing hash table of the composites (FNV-1a over the code units, linear probing; 0 marks
  *   an empty slot, otherwise entry + 1) with at least twice as many slots as entries;
  * - `patterns` lists the entries whose value is a wildcard pattern, in file order.
  */
 
 /** Int32s per entry in PackedDomain.meta. */
-export const META_FIELDS = 6;
+export const META_FIELDS = 7;
 /** Offsets within an entry's meta. */
 export const META = Object.freeze({
   /** Start of the composite in `chars`. */
@@ -28,6 +27,8 @@ export const META = Object.freeze({
   itemLength: 4,
   /** Index into PackedDomain.files. */
   file: 5,
+  /** How the item is stored (packed-item.ts). */
+  encoding: 6,
 });
 
 export interface PackedDomain {

@@ -9,13 +9,12 @@
  * The hash and the comparison read the request's strings in place, so a lookup allocates only when the level has
  * patterns and the exact key missed.
  */
-import { deserialize } from "node:v8";
 import type { Entry, LimitRule, RuleSet } from "../domain/types.js";
 import { compileTopItem } from "./compile.js";
 import { dumpNode } from "./dump.js";
 import { findInTree, type RuleNode } from "./match.js";
 import { hashOf, hashOfPair, META, META_FIELDS, type PackedDomain, type PackedRules } from "./packed-format.js";
-import type { RawDescriptor } from "./schema.js";
+import { decodeItem } from "./packed-item.js";
 import { compileWildcard, type WildcardPattern } from "./wildcard.js";
 
 const UNDERSCORE = 0x5f;
@@ -81,7 +80,10 @@ class PackedLevel {
     const { meta, items, files, name } = this.packed;
     const at = entry * META_FIELDS;
     const start = meta[at + META.itemStart] as number;
-    const item = deserialize(items.subarray(start, start + (meta[at + META.itemLength] as number))) as RawDescriptor;
+    const item = decodeItem(
+      meta[at + META.encoding] as number,
+      items.subarray(start, start + (meta[at + META.itemLength] as number)),
+    );
     return compileTopItem(files[meta[at + META.file] as number] as string, name, item);
   }
 

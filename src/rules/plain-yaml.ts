@@ -15,7 +15,51 @@
  * Anything else (tabs, CR, anchors and aliases, tags, merge keys, block scalars, flow sequences, multi-line scalars,
  * duplicate keys, documents markers, floats, octal or signed numbers, timestamps) is left to `yaml`.
  */
-import { type Node, Pair, Scalar, YAMLMap, YAMLSeq } from "yaml";
+import { isMap, isPair, isScalar, isSeq, type Node, Pair, Scalar, YAMLMap, YAMLSeq } from "yaml";
+
+/*
+ * The nodes built here are light stand-ins for yaml's classes: yaml's constructors define the node's type as an own
+ * property of every node (Object.defineProperty), which was a tenth of the time of reading 50,000 rules. The stand-ins
+ * carry the fields the schema walk reads (value and source; items; key and value) and inherit the type from their
+ * prototype, copied from a real node, so yaml's isScalar, isMap, isSeq and isPair recognise them
+ * (plain-yaml.test.ts checks this, so that a yaml upgrade changing its identity scheme fails loudly).
+ */
+function typeOf(node: object): [symbol, unknown] {
+  const [key] = Object.getOwnPropertySymbols(node);
+  if (key === undefined) throw new Error("yaml nodes carry no type symbol: plain-yaml.ts needs updating");
+  return [key, (node as Record<symbol, unknown>)[key]];
+}
+function standIn<T extends object>(prototype: T, real: object, check: (n: unknown) => boolean): T {
+  const [key, type] = typeOf(real);
+  Object.defineProperty(prototype, key, { value: type });
+  if (!check(Object.create(prototype))) throw new Error("yaml does not recognise plain-yaml.ts's nodes");
+  return prototype;
+}
+
+class LightScalar {
+  constructor(
+    readonly value: unknown,
+    readonly source: string,
+  ) {}
+}
+class LightMap {
+  readonly items: LightPair[] = [];
+}
+class LightSeq {
+  readonly items: unknown[] = [];
+}
+class LightPair {
+  constructor(
+    readonly key: LightScalar,
+    readonly value: unknown,
+  ) {}
+}
+standIn(LightScalar.prototype, new Scalar(null), isScalar);
+standIn(LightMap.prototype, new YAMLMap(), isMap);
+standIn(LightSeq.prototype, new YAMLSeq(), isSeq);
+standIn(LightPair.prototype, new Pair(null), isPair);
+
+type Light = LightScalar | LightMap | LightSeq;
 
 interface Line {
   readonly indent: number;
@@ -35,7 +79,8 @@ export function readPlainYaml(source: string): Node | null | undefined {
   try {
     const root = reader.block((lines[0] as Line).indent);
     if (reader.at < lines.length) return undefined; // a line less indented than the first: not a single root
-    return root;
+    // The schema walks yaml's Node types; these stand-ins have the fields it reads and pass yaml's type checks.
+    return root as unknown as Node;
   } catch (err) {
     if (err === OUTSIDE) return undefined;
     throw err;
@@ -102,7 +147,7 @@ const SPECIAL_WORDS: ReadonlySet<string> = new Set(["y", "n", "yes", "no", "on",
 const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
 
 /** A plain scalar as YAML 1.1 (`yaml`'s "yaml-1.1" schema, integers as bigint) resolves it. */
-function plainScalar(text: string): Scalar {
+function plainScalar(text: string): LightScalar {
   if (!PLAIN.test(text)) throw OUTSIDE;
   const first = text.charCodeAt(0);
   let value: unknown;
@@ -123,14 +168,12 @@ function plainScalar(text: string): Scalar {
   return scalar(value, text);
 }
 
-function scalar(value: unknown, source: string): Scalar {
-  const node = new Scalar(value);
-  node.source = source;
-  return node;
+function scalar(value: unknown, source: string): LightScalar {
+  return new LightScalar(value, source);
 }
 
 /** A quoted scalar starting at `text[from]`; returns it and the index after its closing quote. */
-function quotedScalar(text: string, from: number): [Scalar, number] {
+function quotedScalar(text: string, from: number): [LightScalar, number] {
   const quote = text[from] as string;
   let value = "";
   let i = from + 1;
@@ -154,14 +197,14 @@ class Reader {
   constructor(private readonly lines: readonly Line[]) {}
 
   /** The block node starting at the current line, whose indentation is `indent`. */
-  block(indent: number): Node {
+  block(indent: number): Light {
     const line = this.lines[this.at] as Line;
     if (line.indent !== indent) throw OUTSIDE;
     return isSeqItem(line.text) ? this.sequence(indent) : this.mapping(indent);
   }
 
-  private sequence(indent: number): YAMLSeq {
-    const seq = new YAMLSeq();
+  private sequence(indent: number): LightSeq {
+    const seq = new LightSeq();
     for (let line = this.current(); line?.indent === indent && isSeqItem(line.text); line = this.current()) {
       let rest = 1;
       while (line.text.charCodeAt(rest) === 0x20) rest++;
@@ -184,8 +227,8 @@ class Reader {
     return seq;
   }
 
-  private mapping(indent: number): YAMLMap {
-    const map = new YAMLMap();
+  private mapping(indent: number): LightMap {
+    const map = new LightMap();
     const keys = new Set<string>();
     for (let line = this.current(); line?.indent === indent; line = this.current()) {
       if (isSeqItem(line.text)) break; // the end of a sequence's item mapping
@@ -198,13 +241,13 @@ class Reader {
       while (line.text.charCodeAt(from) === 0x20) from++;
       this.at++;
       const value = from === line.text.length ? this.nested(indent, true) : this.inline(line.text.slice(from), indent);
-      map.items.push(new Pair(key, value));
+      map.items.push(new LightPair(key, value));
     }
     return map;
   }
 
   /** What follows a `key:` or `-` with nothing after it: a deeper block, a sequence at the same indentation, or null. */
-  private nested(indent: number, sequenceMaySitHere: boolean): Node {
+  private nested(indent: number, sequenceMaySitHere: boolean): Light {
     const next = this.current();
     if (next !== undefined && next.indent > indent) return this.block(next.indent);
     if (sequenceMaySitHere && next !== undefined && next.indent === indent && isSeqItem(next.text)) {
@@ -214,7 +257,7 @@ class Reader {
   }
 
   /** A value written on its key's (or dash's) line. */
-  private inline(text: string, indent: number): Node {
+  private inline(text: string, indent: number): Light {
     const next = this.current();
     if (next !== undefined && next.indent > indent) throw OUTSIDE; // a multi-line scalar or a misplaced block
     const first = text[0];
@@ -248,15 +291,15 @@ function keyEnd(text: string): number {
   return colon;
 }
 
-function keyScalar(text: string): Scalar {
+function keyScalar(text: string): LightScalar {
   const key = plainScalar(text);
   if (typeof key.value !== "string") throw OUTSIDE; // the schema's error for a non-string key is yaml's to phrase
   return key;
 }
 
 /** A one-line flow mapping starting at `text[from]` (a `{`); returns it and the index after its `}`. */
-function flowMapping(text: string, from: number): [YAMLMap, number] {
-  const map = new YAMLMap();
+function flowMapping(text: string, from: number): [LightMap, number] {
+  const map = new LightMap();
   const keys = new Set<string>();
   let i = skipSpaces(text, from + 1);
   if (text[i] === "}") return [map, i + 1];
@@ -268,7 +311,7 @@ function flowMapping(text: string, from: number): [YAMLMap, number] {
     keys.add(key.value as string);
     if (text[colon + 1] !== " ") throw OUTSIDE;
     i = skipSpaces(text, colon + 1);
-    let value: Node;
+    let value: Light;
     const first = text[i];
     if (first === "{") {
       [value, i] = flowMapping(text, i);
@@ -282,7 +325,7 @@ function flowMapping(text: string, from: number): [YAMLMap, number] {
       value = plainScalar(plain);
       i = end;
     }
-    map.items.push(new Pair(key, value));
+    map.items.push(new LightPair(key, value));
     i = skipSpaces(text, i);
     if (text[i] === "}") return [map, i + 1];
     if (text[i] !== ",") throw OUTSIDE;

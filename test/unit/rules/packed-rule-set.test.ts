@@ -6,8 +6,9 @@ import type { Entry, RuleSet } from "../../../src/domain/types.js";
 import { compileRuleSet } from "../../../src/rules/compile.js";
 import { packRules } from "../../../src/rules/pack.js";
 import { type PackedRules, transferList } from "../../../src/rules/packed-format.js";
+import { decodeItem, encodeItem, ITEM_JSON, ITEM_V8 } from "../../../src/rules/packed-item.js";
 import { ruleSetFromPacked } from "../../../src/rules/packed-rule-set.js";
-import { parseRuleFile, type RuleFile } from "../../../src/rules/schema.js";
+import { parseRuleFile, type RawDescriptor, type RuleFile } from "../../../src/rules/schema.js";
 import { fixture } from "./load-fixture.js";
 
 /** What the parse worker does, then the move to this thread (the buffers transferred, as postMessage does). */
@@ -146,6 +147,44 @@ describe("packed rule set", () => {
     expect(lazyRule).toEqual(compileRuleSet(files, { mergeDomainConfig: false }).findRule("m", req));
     expect(lazyRule?.metadata).toMatchObject({ inf: Infinity, neg: -Infinity });
     expect(Number.isNaN(lazyRule?.metadata?.["nan"])).toBe(true);
+  });
+
+  it("stores an item as JSON when JSON holds it exactly (extension keys included), in node:v8's format otherwise", () => {
+    const text = [
+      "domain: j",
+      "descriptors:",
+      "  - key: plain",
+      "    rate_limits:",
+      "      - {unit: minute, requests_per_unit: 60, algorithm: token_bucket, burst: 10, name: a}",
+      "      - {unit: hour, requests_per_unit: 600, algorithm: sliding_window, name: b}",
+      "    metadata: {team: x, n: 1, list: [a, {b: null}]}",
+      "    descriptors:",
+      "      - {key: inner, rate_limit: {unit: second, requests_per_unit: 2, algorithm: leaky_bucket}}",
+      "  - key: odd",
+      "    metadata: {n: .inf}",
+      "    rate_limit: {unit: second, requests_per_unit: 1}",
+    ].join("\n");
+    const [plain, odd] = parseRuleFile({ name: "j.yaml", text }).descriptors as [RawDescriptor, RawDescriptor];
+    const a = encodeItem(plain);
+    expect(a.encoding).toBe(ITEM_JSON);
+    expect(decodeItem(a.encoding, a.bytes)).toEqual(plain);
+    expect(decodeItem(a.encoding, a.bytes).rateLimits?.[0]?.extensions).toBeInstanceOf(Map);
+    const b = encodeItem(odd);
+    expect(b.encoding).toBe(ITEM_V8);
+    expect(decodeItem(b.encoding, b.bytes)).toEqual(odd);
+    const files = [{ name: "j.yaml", text }];
+    const eager = compileRuleSet(files, { mergeDomainConfig: false });
+    const lazy = packed(files);
+    for (const req of [
+      [{ key: "plain", value: "v" }],
+      [
+        { key: "plain", value: "v" },
+        { key: "inner", value: "w" },
+      ],
+      [{ key: "odd", value: "v" }],
+    ]) {
+      expect(lazy.findRule("j", req)).toEqual(eager.findRule("j", req));
+    }
   });
 
   it("answers every request as the compiled set does (random rules with colliding keys, patterns, nesting)", () => {
