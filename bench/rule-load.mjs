@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * What loading N rules costs, step by step, in this process (no service, no load): reading the YAML with Sluice's
+ * plain reader against the `yaml` library (the ratio is the figure; both in the same run), the schema walk, the
+ * whole compile (what the parse worker does to check the files), packing, and compiling one top-level item on first
+ * use (what the serving thread pays per item after a reload). Run `npx tsc -p tsconfig.json` first.
+ *
+ *   node bench/rule-load.mjs [--rules 50000] [--rounds 5]
+ */
+import { parseArgs } from "node:util";
+import { parseDocument } from "yaml";
+import { compileParsed } from "../dist/rules/compile.js";
+import { packRules } from "../dist/rules/pack.js";
+import { ruleSetFromPacked } from "../dist/rules/packed-rule-set.js";
+import { readPlainYaml } from "../dist/rules/plain-yaml.js";
+import { parseRuleFile } from "../dist/rules/schema.js";
+
+const { values: args } = parseArgs({
+  options: { rules: { type: "string", default: "50000" }, rounds: { type: "string", default: "5" } },
+});
+const RULES = Number(args.rules);
+const PER_FILE = 8_334; // as bench/reload-stall.mjs lays them out
+const files = [];
+for (let n = 0; n * PER_FILE < RULES; n++) {
+  let text = `domain: big${n}\ndescriptors:\n`;
+  for (let i = 0; i < Math.min(PER_FILE, RULES - n * PER_FILE); i++) {
+    text += `  - key: user\n    value: u${i}\n    rate_limit: { unit: minute, requests_per_unit: 100 }\n`;
+  }
+  files.push({ name: `big${n}.yaml`, text });
+}
+const opts = { mergeDomainConfig: false };
+const time = (fn) => {
+  const t = performance.now();
+  const out = fn();
+  return [performance.now() - t, out];
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = { yaml: [], plain: [], parseRuleFile: [], compile: [], pack: [], firstUseUs: [] };
+for (let round = 0; round < Number(args.rounds); round++) {
+  rows.yaml.push(time(() => files.map((f) => parseDocument(f.text, { version: "1.1", intAsBigInt: true })))[0]);
+  rows.plain.push(time(() => files.map((f) => readPlainYaml(f.text)))[0]);
+  const [parseMs, parsed] = time(() => files.map((f) => parseRuleFile(f)));
+  rows.parseRuleFile.push(parseMs);
+  rows.compile.push(time(() => compileParsed(files, parsed, opts))[0]);
+  const [packMs, packed] = time(() => packRules(files, parsed, opts));
+  rows.pack.push(packMs);
+  const set = ruleSetFromPacked(packed);
+  const items = Math.min(PER_FILE, RULES);
+  const [useMs] = time(() => {
+    for (let i = 0; i < items; i++) set.findRule("big0", [{ key: "user", value: `u${i}` }]);
+  });
+  rows.firstUseUs.push((useMs * 1000) / items);
+}
+const out = Object.fromEntries(
+  Object.entries(rows).map(([k, v]) => [k, +median(v).toFixed(k === "firstUseUs" ? 1 : 0)]),
+);
+console.log(
+  JSON.stringify({
+    rules: RULES,
+    medianOf: Number(args.rounds),
+    ms: {
+      yaml: out.yaml,
+      plainReader: out.plain,
+      parseRuleFile: out.parseRuleFile,
+      compile: out.compile,
+      packIncludingCompile: out.pack,
+    },
+    plainReaderSpeedup: +(out.yaml / out.plain).toFixed(1),
+    firstUsePerItemUs: out.firstUseUs,
+  }),
+);
