@@ -1,7 +1,7 @@
 /**
- * A RuleSet over packed rules (packed-format.ts): the top level of each domain is looked up in the packed hash
- * table, and a top-level item is compiled (compile.ts compileTopItem) the first time a call reaches it, then kept.
- * Below the top level the compiled tree is walked as usual (match.ts).
+ * A RuleSet over packed rules (packed-format.ts). A large domain's top level is looked up in the packed hash table,
+ * and a top-level item is compiled (compile.ts compileTopItem) the first time a call reaches it, then kept; below the
+ * top level the compiled tree is walked as usual (match.ts). Small domains (EAGER_LIMITS) are compiled at once.
  *
  * The top-level lookup is the reference's composite-key algorithm (match.ts lookupComposite): the exact composite
  * `key_value`, then the wildcard patterns in file order, then the value-less `key`; match.ts's key-then-value index
@@ -12,7 +12,7 @@
 import type { Entry, LimitRule, RuleSet } from "../domain/types.js";
 import { compileTopItem } from "./compile.js";
 import { dumpNode } from "./dump.js";
-import { findInTree, type RuleNode } from "./match.js";
+import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
 import { hashOf, hashOfPair, META, META_FIELDS, type PackedDomain, type PackedRules } from "./packed-format.js";
 import { decodeItem } from "./packed-item.js";
 import { compileWildcard, type WildcardPattern } from "./wildcard.js";
@@ -62,9 +62,11 @@ class PackedLevel {
     return bare === -1 ? undefined : this.node(bare);
   }
 
-  /** Every item in file order, compiled (kept ones reused, others compiled for this call only). */
-  *all(): Generator<RuleNode> {
-    for (let entry = 0; entry < this.packed.entries; entry++) yield this.nodes[entry] ?? this.compile(entry);
+  /** Every item in file order, compiled: kept ones reused, others compiled and kept only if `keep`. */
+  *all(keep: boolean): Generator<RuleNode> {
+    for (let entry = 0; entry < this.packed.entries; entry++) {
+      yield this.nodes[entry] ?? (keep ? this.node(entry) : this.compile(entry));
+    }
   }
 
   private node(entry: number): RuleNode {
@@ -149,19 +151,50 @@ function same(chars: Uint16Array, start: number, text: string): boolean {
   return true;
 }
 
+/** Which domains a packed rule set compiles at once instead of item by item (packed-rule-set.ts). */
+export interface EagerLimits {
+  /** A domain with at most this many top-level items is compiled when the set is made. */
+  readonly domainItems: number;
+  /** ... as long as the items so compiled stay within this many in all (a few milliseconds of the serving thread). */
+  readonly totalItems: number;
+}
+
+/**
+ * Small domains, the usual case, are compiled at once into the ordinary tree (match.ts), so their calls take exactly
+ * the lookup of a compiled rule set; the packed table is for large domains, where compiling at once is what a
+ * reload must not do on the serving thread.
+ */
+export const EAGER_LIMITS: EagerLimits = Object.freeze({ domainItems: 64, totalItems: 256 });
+
 /** The packed rules' RuleSet. */
-export function ruleSetFromPacked(packed: PackedRules): RuleSet & { compiledItems(): number } {
-  const levels = new Map<string, PackedLevel>();
-  for (const d of packed.domains) levels.set(d.name, new PackedLevel(d));
+export function ruleSetFromPacked(
+  packed: PackedRules,
+  eager: EagerLimits = EAGER_LIMITS,
+): RuleSet & { compiledItems(): number } {
+  const packedLevels: PackedLevel[] = [];
+  const tops = new Map<string, Level | PackedLevel>();
+  let budget = eager.totalItems;
+  for (const d of packed.domains) {
+    const level = new PackedLevel(d);
+    packedLevels.push(level);
+    if (d.entries <= eager.domainItems && d.entries <= budget) {
+      budget -= d.entries;
+      tops.set(d.name, buildLevel([...level.all(true)]));
+    } else {
+      tops.set(d.name, level);
+    }
+  }
   let dumped: string | undefined;
   return Object.freeze({
     version: packed.version,
-    domains: Object.freeze([...levels.keys()]),
-    hasDomain: (domain: string) => levels.has(domain),
+    domains: Object.freeze([...tops.keys()]),
+    hasDomain: (domain: string) => tops.has(domain),
     findRule(domain: string, entries: readonly Entry[]): LimitRule | undefined {
-      const top = levels.get(domain);
+      const top = tops.get(domain);
+      if (top === undefined) return undefined;
+      if (!(top instanceof PackedLevel)) return findInTree(top, entries);
       const first = entries[0];
-      if (top === undefined || first === undefined) return undefined;
+      if (first === undefined) return undefined;
       const node = top.lookup(first.key, first.value);
       if (node === undefined) return undefined;
       if (entries.length === 1) return node.rule;
@@ -170,14 +203,14 @@ export function ruleSetFromPacked(packed: PackedRules): RuleSet & { compiledItem
     dump(): string {
       if (dumped === undefined) {
         let out = "";
-        for (const level of levels.values()) for (const node of level.all()) out += dumpNode(node);
+        for (const level of packedLevels) for (const node of level.all(false)) out += dumpNode(node);
         dumped = out;
       }
       return dumped;
     },
     compiledItems(): number {
       let n = 0;
-      for (const level of levels.values()) n += level.compiledCount();
+      for (const level of packedLevels) n += level.compiledCount();
       return n;
     },
   });

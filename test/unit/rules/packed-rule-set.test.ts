@@ -7,12 +7,15 @@ import { compileRuleSet } from "../../../src/rules/compile.js";
 import { packRules } from "../../../src/rules/pack.js";
 import { type PackedRules, transferList } from "../../../src/rules/packed-format.js";
 import { decodeItem, encodeItem, ITEM_JSON, ITEM_V8 } from "../../../src/rules/packed-item.js";
-import { ruleSetFromPacked } from "../../../src/rules/packed-rule-set.js";
+import { EAGER_LIMITS, type EagerLimits, ruleSetFromPacked } from "../../../src/rules/packed-rule-set.js";
 import { parseRuleFile, type RawDescriptor, type RuleFile } from "../../../src/rules/schema.js";
 import { fixture } from "./load-fixture.js";
 
+/** Every domain through the packed table, however small (the default compiles small domains at once). */
+const ALL_PACKED: EagerLimits = { domainItems: 0, totalItems: 0 };
+
 /** What the parse worker does, then the move to this thread (the buffers transferred, as postMessage does). */
-function packed(files: readonly RuleFile[], mergeDomainConfig = false) {
+function packed(files: readonly RuleFile[], mergeDomainConfig = false, eager: EagerLimits = ALL_PACKED) {
   const opts = { mergeDomainConfig };
   const rules = packRules(
     files,
@@ -22,7 +25,7 @@ function packed(files: readonly RuleFile[], mergeDomainConfig = false) {
   const moved = structuredClone(rules, { transfer: transferList(rules) }) as PackedRules;
   // Transferred, not copied: the worker's buffers are detached.
   for (const d of rules.domains) expect(d.items.byteLength).toBe(0);
-  return ruleSetFromPacked(moved);
+  return ruleSetFromPacked(moved, eager);
 }
 
 function sameAnswers(eager: RuleSet, lazy: RuleSet, requests: readonly (readonly Entry[])[], domains: string[]) {
@@ -34,11 +37,16 @@ function sameAnswers(eager: RuleSet, lazy: RuleSet, requests: readonly (readonly
 describe("packed rule set", () => {
   const valid = readdirSync(new URL("../../fixtures/rules/valid/", import.meta.url)).sort();
 
-  it.each(valid)("%s: same domains, version and /rlconfig dump as the compiled set", (name) => {
+  it.each(
+    valid.flatMap((name) => [
+      [name, "packed"],
+      [name, "small domains compiled at once"],
+    ]),
+  )("%s (%s): same domains, version and /rlconfig dump as the compiled set", (name, mode) => {
     const files = [fixture("valid", name)];
     const merge = name.startsWith("merge");
     const eager = compileRuleSet(files, { mergeDomainConfig: merge });
-    const lazy = packed(files, merge);
+    const lazy = packed(files, merge, mode === "packed" ? ALL_PACKED : EAGER_LIMITS);
     expect(lazy.domains).toEqual(eager.domains);
     expect(lazy.version).toBe(eager.version);
     expect(lazy.dump()).toBe(eager.dump());
@@ -108,6 +116,32 @@ describe("packed rule set", () => {
     // The dump compiles what it needs for itself, without keeping it.
     expect(lazy.dump().split("\n")).toHaveLength(2_001);
     expect(lazy.compiledItems()).toBe(1);
+  });
+
+  it("compiles small domains at once, within a budget across domains; larger ones item by item", () => {
+    const domain = (name: string, items: number): RuleFile => {
+      let text = `domain: ${name}\ndescriptors:\n`;
+      for (let i = 0; i < items; i++)
+        text += `  - {key: k, value: v${i}, rate_limit: {unit: second, requests_per_unit: 1}}\n`;
+      return { name: `${name}.yaml`, text };
+    };
+    // 64 items: at once; 65: item by item; then 60-item domains until 256 in all have been compiled at once.
+    const files = [
+      domain("a", 64),
+      domain("b", 65),
+      domain("c", 60),
+      domain("d", 60),
+      domain("e", 60),
+      domain("f", 60),
+    ];
+    const set = packed(files, false, EAGER_LIMITS);
+    expect(set.compiledItems()).toBe(64 + 60 * 3);
+    expect(set.findRule("b", [{ key: "k", value: "v64" }])?.fullKey).toBe("b.k_v64");
+    expect(set.findRule("f", [{ key: "k", value: "v0" }])?.fullKey).toBe("f.k_v0");
+    expect(set.compiledItems()).toBe(64 + 60 * 3 + 2);
+    expect(set.findRule("a", [{ key: "k", value: "v63" }])?.fullKey).toBe("a.k_v63");
+    expect(set.compiledItems()).toBe(64 + 60 * 3 + 2);
+    expect(set.dump()).toBe(compileRuleSet(files, { mergeDomainConfig: false }).dump());
   });
 
   it("compares the whole composite: the `_` between key and value is where the request puts it", () => {
@@ -212,13 +246,15 @@ describe("packed rule set", () => {
           { name: "three.yaml", text: toYaml("e", unique(top2)) },
         ];
         const eager = compileRuleSet(files, { mergeDomainConfig: true });
-        const lazy = packed(files, true);
-        sameAnswers(eager, lazy, requests, ["d", "e", "x"]);
-        expect(lazy.dump()).toBe(eager.dump());
+        for (const limits of [ALL_PACKED, EAGER_LIMITS, { domainItems: 12, totalItems: 12 }]) {
+          const lazy = packed(files, true, limits);
+          sameAnswers(eager, lazy, requests, ["d", "e", "x"]);
+          expect(lazy.dump()).toBe(eager.dump());
+        }
       }),
       { numRuns: 300 },
     );
-  });
+  }, 60_000);
 });
 
 interface Item {
