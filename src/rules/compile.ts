@@ -9,7 +9,7 @@ import { ConfigError } from "../domain/errors.js";
 import { type Entry, type Limit, type LimitRule, type RuleSet, UNITS, type Unit } from "../domain/types.js";
 import { dumpRules } from "./dump.js";
 import { buildLimit } from "./limit-keys.js";
-import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
+import { buildLevel, compositeKey, findInTree, type Level, type RuleNode } from "./match.js";
 import { type CompiledRule, type MetricLevel, metricTemplateOf } from "./metric-key.js";
 import {
   parseRuleFile,
@@ -105,7 +105,7 @@ function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: S
   const nodes: RuleNode[] = [];
   for (const item of items) {
     if (item.key === "") throw new ConfigError(scope.file, `${item.path}.key`, "descriptor has empty key");
-    const composite = item.value === "" ? item.key : `${item.key}_${item.value}`;
+    const composite = compositeKey(item.key, item.value);
     const fullKey = scope.parentKey + composite;
     if (composites.has(composite)) {
       throw new ConfigError(scope.file, item.path, `duplicate descriptor composite key '${fullKey}'`);

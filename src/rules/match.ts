@@ -47,6 +47,11 @@ export interface Level {
   readonly underscoreKeys: boolean;
 }
 
+/** The reference's map key of a descriptor item: `key_value`, or `key` when value-less. */
+export function compositeKey(key: string, value: string): string {
+  return value === "" ? key : `${key}_${value}`;
+}
+
 /** Indexes the nodes of one level (their composites are already known to be distinct). */
 export function buildLevel(nodes: readonly RuleNode[]): Level {
   const keys = new Set(nodes.map((n) => n.key));

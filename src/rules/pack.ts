@@ -4,6 +4,7 @@
  * valid and is dropped; the main thread gets the packed items and compiles each when a call first needs it.
  */
 import { type CompileOptions, compileParsed } from "./compile.js";
+import { compositeKey } from "./match.js";
 import { hashOf, META, META_FIELDS, type PackedDomain, type PackedRules, tableSize } from "./packed-format.js";
 import { encodeItem } from "./packed-item.js";
 import type { RawDescriptor, RawRuleFile, RuleFile } from "./schema.js";
@@ -38,8 +39,9 @@ function packDomain(name: string, files: readonly RawRuleFile[]): PackedDomain {
   let charCount = 0;
   let byteCount = 0;
   const patterns: number[] = [];
+  const composites = items.map(({ item }) => compositeKey(item.key, item.value));
   items.forEach(({ item, file }, i) => {
-    const composite = compositeOf(item);
+    const composite = composites[i] as string;
     const { encoding, bytes } = encodeItem(item);
     const at = i * META_FIELDS;
     meta[at + META.compositeStart] = charCount;
@@ -58,8 +60,7 @@ function packDomain(name: string, files: readonly RawRuleFile[]): PackedDomain {
   const bytes = new Uint8Array(byteCount);
   const table = new Int32Array(tableSize(entries));
   const mask = table.length - 1;
-  items.forEach(({ item }, i) => {
-    const composite = compositeOf(item);
+  composites.forEach((composite, i) => {
     const start = meta[i * META_FIELDS + META.compositeStart] as number;
     for (let c = 0; c < composite.length; c++) chars[start + c] = composite.charCodeAt(c);
     bytes.set(encoded[i] as Uint8Array, meta[i * META_FIELDS + META.itemStart] as number);
@@ -78,8 +79,4 @@ function packDomain(name: string, files: readonly RawRuleFile[]): PackedDomain {
     table,
     patterns: Int32Array.from(patterns),
   };
-}
-
-function compositeOf(item: RawDescriptor): string {
-  return item.value === "" ? item.key : `${item.key}_${item.value}`;
 }

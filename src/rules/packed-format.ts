@@ -60,7 +60,8 @@ export function transferList(packed: PackedRules): ArrayBuffer[] {
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
-const UNDERSCORE = 0x5f;
+/** `_`, between a composite's key and value. */
+export const UNDERSCORE = 0x5f;
 
 /** Hash of `text`, alone. */
 export function hashOf(text: string): number {

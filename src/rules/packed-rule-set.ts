@@ -13,11 +13,17 @@ import type { Entry, LimitRule, RuleSet } from "../domain/types.js";
 import { compileTopItem } from "./compile.js";
 import { dumpNode } from "./dump.js";
 import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
-import { hashOf, hashOfPair, META, META_FIELDS, type PackedDomain, type PackedRules } from "./packed-format.js";
+import {
+  hashOf,
+  hashOfPair,
+  META,
+  META_FIELDS,
+  type PackedDomain,
+  type PackedRules,
+  UNDERSCORE,
+} from "./packed-format.js";
 import { decodeItem } from "./packed-item.js";
 import { compileWildcard, type WildcardPattern } from "./wildcard.js";
-
-const UNDERSCORE = 0x5f;
 
 interface PatternEntry {
   readonly entry: number;
