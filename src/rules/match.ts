@@ -126,16 +126,16 @@ function lookupComposite(level: Level, key: string, value: string): RuleNode | u
   const exact = level.composite.get(finalKey);
   if (exact !== undefined) return exact;
   for (const node of level.patterns) {
-    const prefixLength = node.key.length + 1;
-    if (
-      finalKey.startsWith(node.key) &&
-      finalKey[node.key.length] === "_" &&
-      node.pattern?.matches(finalKey, prefixLength)
-    ) {
-      return node;
-    }
+    if (node.pattern !== undefined && patternMatches(node.key, node.pattern, finalKey)) return node;
   }
   return level.composite.get(key);
+}
+
+/** The reference's wildcard test on a request's composite `key_value`: the rule's `key_`, then its pattern. */
+export function patternMatches(ruleKey: string, pattern: WildcardPattern, finalKey: string): boolean {
+  return (
+    finalKey.startsWith(ruleKey) && finalKey[ruleKey.length] === "_" && pattern.matches(finalKey, ruleKey.length + 1)
+  );
 }
 
 function firstMatch(patterns: readonly RuleNode[], value: string, offset: number): RuleNode | undefined {

@@ -34,10 +34,10 @@ function withMaps(item: RawDescriptor): RawDescriptor {
   const limit = (rl: RawRateLimit): RawRateLimit => ({ ...rl, extensions: new Map(rl.extensions as never) });
   return {
     ...item,
-    rateLimit: item.rateLimit === undefined || item.rateLimit === null ? undefined : limit(item.rateLimit),
-    rateLimits: item.rateLimits === undefined || item.rateLimits === null ? undefined : item.rateLimits.map(limit),
+    // JSON leaves out what was undefined, so these read back as undefined too.
+    rateLimit: item.rateLimit === undefined ? undefined : limit(item.rateLimit),
+    rateLimits: item.rateLimits?.map(limit),
     descriptors: item.descriptors.map(withMaps),
-    metadata: item.metadata === null ? undefined : item.metadata,
   };
 }
 

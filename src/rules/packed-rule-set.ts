@@ -12,7 +12,7 @@
 import type { Entry, LimitRule, RuleSet } from "../domain/types.js";
 import { compileTopItem } from "./compile.js";
 import { dumpNode } from "./dump.js";
-import { buildLevel, findInTree, type Level, type RuleNode } from "./match.js";
+import { buildLevel, findInTree, type Level, patternMatches, type RuleNode } from "./match.js";
 import {
   hashOf,
   hashOfPair,
@@ -41,7 +41,7 @@ class PackedLevel {
     this.mask = packed.table.length - 1;
   }
 
-  /** Compiled items so far (for tests and the load log). */
+  /** Compiled items so far (for tests). */
   compiledCount(): number {
     let n = 0;
     for (const node of this.nodes) if (node !== undefined) n++;
@@ -54,15 +54,7 @@ class PackedLevel {
     if (exact !== -1) return this.node(exact);
     if (this.packed.patterns.length > 0) {
       const finalKey = `${key}_${value}`;
-      for (const p of this.patternList()) {
-        if (
-          finalKey.startsWith(p.key) &&
-          finalKey.charCodeAt(p.key.length) === UNDERSCORE &&
-          p.pattern.matches(finalKey, p.key.length + 1)
-        ) {
-          return this.node(p.entry);
-        }
-      }
+      for (const p of this.patternList()) if (patternMatches(p.key, p.pattern, finalKey)) return this.node(p.entry);
     }
     const bare = this.findText(key);
     return bare === -1 ? undefined : this.node(bare);
