@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSet } from "../domain/types.js";
-import { readRuleFiles, rulesDirectory } from "../reload/rules-loader.js";
+import { decodeRuleFile, readRuleFiles, rulesDirectory } from "../reload/rules-loader.js";
 import { type ConfigWarning, compileRuleSet, type RuleFile } from "../rules/index.js";
 import type { RuntimeSettings } from "../settings/settings.js";
 
@@ -23,7 +23,7 @@ export async function runCheck(dir: string | undefined, runtime: RuntimeSettings
   let files: readonly RuleFile[];
   try {
     const loaded = await readRuleFiles(directory, runtime.ignoreDotFiles);
-    files = loaded.files;
+    files = loaded.files.map(decodeRuleFile);
     for (const s of loaded.skipped) io.err(`warning: ${s.file}: skipped: ${s.reason}\n`);
   } catch (err) {
     io.err(`error: ${(err as Error).message}\n`);

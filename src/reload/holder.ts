@@ -4,7 +4,7 @@
  * compiles its own rules however it likes and reports the outcome:
  *
  * - A source publishes its whole rule set each time (a directory rescan, an xDS state-of-the-world response),
- *   compiled on its own (MERGE_DOMAIN_CONFIG applies inside a source), with the files it came from. It is merged by
+ *   compiled on its own (MERGE_DOMAIN_CONFIG applies inside a source), with where each domain came from. It is merged by
  *   domain with the other sources' current sets. A domain that two sources define is a load error of the
  *   publishing source, never a silent override: the previous rules keep serving and the error names the domain and
  *   both origins.
@@ -20,14 +20,20 @@ import type { RuleSet } from "../domain/types.js";
 import { parseRuleFile, type RuleFile } from "../rules/schema.js";
 import { mergeRuleSets } from "./merged-rule-set.js";
 
+/**
+ * The name of the file (or resource) that defines `domain` in a source's rule set, for conflict errors. Only called on
+ * that error path, so it may be slow.
+ */
+export type DomainOrigin = (domain: string) => string;
+
 /** What a source gets to publish into the holder. */
 export interface RuleFeed {
   /**
-   * Swaps in `own`, this source's complete new rule set compiled from `files` (which name its domains' origins in
-   * conflict errors), merged with the other sources, and counts the load. Throws a ConfigError, without counting
-   * or changing anything, when a domain of `own` is already served by another source: report it with reject().
+   * Swaps in `own`, this source's complete new rule set (`origin` names where its domains came from in conflict
+   * errors), merged with the other sources, and counts the load. Throws a ConfigError, without counting or changing
+   * anything, when a domain of `own` is already served by another source: report it with reject().
    */
-  publish(own: RuleSet, files: readonly RuleFile[]): Published;
+  publish(own: RuleSet, origin: DomainOrigin): Published;
   /** Counts a failed load of this source; the last good rules keep serving. */
   reject(err: Error): void;
 }
@@ -55,7 +61,7 @@ export interface RuleHolder extends RuleSource {
 interface SourceState {
   readonly name: string;
   ruleSet: RuleSet | undefined;
-  files: readonly RuleFile[];
+  origin: DomainOrigin;
   error: { readonly err: Error; readonly seq: number } | undefined;
 }
 
@@ -66,11 +72,11 @@ export function createRuleHolder(): RuleHolder {
   let current: RuleSet | undefined;
   let seq = 0;
 
-  function publish(state: SourceState, own: RuleSet, files: readonly RuleFile[]): Published {
-    checkConflicts(state, own, files, sources);
+  function publish(state: SourceState, own: RuleSet, origin: DomainOrigin): Published {
+    checkConflicts(state, own, origin, sources);
     const previousVersion = state.ruleSet?.version;
     state.ruleSet = own;
-    state.files = files;
+    state.origin = origin;
     state.error = undefined;
     stats.loadSuccess++;
     const parts = sources.map((s) => s.ruleSet);
@@ -91,11 +97,11 @@ export function createRuleHolder(): RuleHolder {
     },
     register(name) {
       if (sources.some((s) => s.name === name)) throw new Error(`rule source ${name} registered twice`);
-      const state: SourceState = { name, ruleSet: undefined, files: [], error: undefined };
+      const state: SourceState = { name, ruleSet: undefined, origin: () => "?", error: undefined };
       sources.push(state);
       current = undefined;
       return {
-        publish: (own, files) => publish(state, own, files),
+        publish: (own, origin) => publish(state, own, origin),
         reject(err) {
           stats.loadError++;
           state.error = { err, seq: ++seq };
@@ -106,19 +112,14 @@ export function createRuleHolder(): RuleHolder {
 }
 
 /** Throws a ConfigError when a domain of `own` is already served by another source. */
-function checkConflicts(
-  state: SourceState,
-  own: RuleSet,
-  files: readonly RuleFile[],
-  sources: readonly SourceState[],
-): void {
+function checkConflicts(state: SourceState, own: RuleSet, origin: DomainOrigin, sources: readonly SourceState[]): void {
   for (const other of sources) {
     if (other === state || other.ruleSet === undefined) continue;
     const domain = own.domains.find((d) => other.ruleSet?.hasDomain(d));
     if (domain === undefined) continue;
-    const theirs = fileOf(other.files, domain);
+    const theirs = other.origin(domain);
     throw new ConfigError(
-      fileOf(files, domain),
+      origin(domain),
       "domain",
       `domain '${domain}' is also defined by the ${other.name} source (${theirs}); a domain must come from one ` +
         "source only",
@@ -126,7 +127,11 @@ function checkConflicts(
   }
 }
 
-/** The name of the file defining `domain` (only called on the error path, so parsing again costs nothing). */
+/** The origin of domains compiled from `files`: parses them again, which is fine on the error path it serves. */
+export function originIn(files: readonly RuleFile[]): DomainOrigin {
+  return (domain) => fileOf(files, domain);
+}
+
 function fileOf(files: readonly RuleFile[], domain: string): string {
   for (const f of files) {
     try {

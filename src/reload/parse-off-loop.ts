@@ -19,10 +19,13 @@ import { ConfigError } from "../domain/errors.js";
 import type { RuleSet } from "../domain/types.js";
 import type { PackedRules } from "../rules/packed-format.js";
 import { ruleSetFromPacked } from "../rules/packed-rule-set.js";
-import type { ConfigWarning, RuleFile } from "../rules/schema.js";
+import type { ConfigWarning } from "../rules/schema.js";
+import type { DomainOrigin } from "./holder.js";
+import { type RuleFileBytes, soleView } from "./rules-loader.js";
 
 export interface LoadRequest {
-  readonly files: readonly RuleFile[];
+  /** Moved to the worker (their ArrayBuffers transferred): the caller cannot read them afterwards. */
+  readonly files: readonly RuleFileBytes[];
   readonly maxRules: number;
   /** MERGE_DOMAIN_CONFIG. */
   readonly mergeDomainConfig: boolean;
@@ -38,14 +41,17 @@ export interface LoadedRules {
   /** A packed rule set: its items are compiled as calls first need them. */
   readonly ruleSet: RuleSet;
   readonly warnings: readonly ConfigWarning[];
+  /** The file each domain came from (the first, for merged domains). */
+  readonly origin: DomainOrigin;
 }
 
 export interface RuleParser {
   /**
-   * Parses and compiles `files` off the event loop. Rejects with the compile's ConfigError (the same as
-   * compileRuleSet's), or an Error if the worker failed. Loads run one at a time, in order.
+   * Decodes, parses and compiles `files` off the event loop; their bytes move to the worker (detached here). Rejects
+   * with the compile's ConfigError (the same as compileRuleSet's), or an Error if the worker failed. Loads run one at a
+   * time, in order.
    */
-  load(files: readonly RuleFile[], maxRules: number, mergeDomainConfig: boolean): Promise<LoadedRules>;
+  load(files: readonly RuleFileBytes[], maxRules: number, mergeDomainConfig: boolean): Promise<LoadedRules>;
   /** Stops the worker. */
   close(): Promise<void>;
 }
@@ -75,7 +81,7 @@ export function createRuleParser(): RuleParser {
   };
 
   /** Sends `message` and waits for the one answer, or rejects if the worker fails first. */
-  const ask = <T>(w: Worker, message: unknown): Promise<T> =>
+  const ask = <T>(w: Worker, message: unknown, transfer: ArrayBuffer[]): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const cleanup = (): void => {
         w.off("message", onMessage);
@@ -99,13 +105,18 @@ export function createRuleParser(): RuleParser {
       w.once("message", onMessage);
       w.once("error", onError);
       w.once("exit", onExit);
-      w.postMessage(message);
+      w.postMessage(message, transfer);
     });
 
   const run = async (request: LoadRequest): Promise<LoadedRules> => {
     const w = worker ?? startWorker();
     worker = w;
-    const reply = await ask<LoadReply>(w, request);
+    // Moved, not copied. Only a view that spans its whole buffer is moved, so a pooled Buffer (Buffer.from of a short
+    // string) is copied instead: transferring it would detach Node's pool. A Set in case two views share one.
+    const transfer = [
+      ...new Set(request.files.filter((f) => soleView(f.bytes)).map((f) => f.bytes.buffer as ArrayBuffer)),
+    ];
+    const reply = await ask<LoadReply>(w, request, transfer);
     if (!reply.ok) {
       if ("configError" in reply) {
         const e = reply.configError;
@@ -113,11 +124,12 @@ export function createRuleParser(): RuleParser {
       }
       throw new Error(`rule parser failed: ${reply.message}`);
     }
-    return { ruleSet: ruleSetFromPacked(reply.packed), warnings: reply.warnings };
+    const { domains } = reply.packed;
+    const origin = (domain: string): string => domains.find((d) => d.name === domain)?.files[0] ?? "?";
+    return { ruleSet: ruleSetFromPacked(reply.packed), warnings: reply.warnings, origin };
   };
 
-  const recycleAfter = async (files: readonly RuleFile[]): Promise<void> => {
-    const bytes = files.reduce((n, f) => n + f.text.length, 0);
+  const recycleAfter = async (bytes: number): Promise<void> => {
     if (bytes > RECYCLE_AFTER_BYTES && worker !== undefined) {
       const w = worker;
       worker = undefined;
@@ -125,12 +137,17 @@ export function createRuleParser(): RuleParser {
     }
   };
 
-  const load = (files: readonly RuleFile[], maxRules: number, mergeDomainConfig: boolean): Promise<LoadedRules> => {
+  const load = (
+    files: readonly RuleFileBytes[],
+    maxRules: number,
+    mergeDomainConfig: boolean,
+  ): Promise<LoadedRules> => {
+    const bytes = files.reduce((n, f) => n + f.bytes.byteLength, 0);
     const done = queue.then(() => run({ files, maxRules, mergeDomainConfig }));
     // The next load waits for this one, and for the worker's recycling if this one was large.
     queue = done.then(
-      () => recycleAfter(files),
-      () => recycleAfter(files),
+      () => recycleAfter(bytes),
+      () => recycleAfter(bytes),
     );
     return done;
   };

@@ -1,5 +1,5 @@
 /**
- * Worker-thread entry (parse-off-loop.ts): parses, shape-checks and compiles rule files, counts their rules, and
+ * Worker-thread entry (parse-off-loop.ts): decodes, parses, shape-checks and compiles rule files, counts their rules, and
  * hands the main thread the packed rules (rules/pack.ts), their buffers transferred. Parsing is the expensive part of
  * a load (about 1 s per 10,000 rules) and compiling the next (its garbage collection above all); on the main thread
  * either would hold up every call (issue 12).
@@ -12,6 +12,7 @@ import { packRules } from "../rules/pack.js";
 import { transferList } from "../rules/packed-format.js";
 import { type ConfigWarning, parseRuleFile, type RawDescriptor } from "../rules/schema.js";
 import type { LoadReply, LoadRequest } from "./parse-off-loop.js";
+import { decodeRuleFile } from "./rules-loader.js";
 
 /**
  * Parsing must not take CPU from serving: on Linux this thread lowers its own priority to the lowest (nice 19), so on
@@ -29,8 +30,10 @@ function lowerPriority(): void {
 }
 lowerPriority();
 
-function load({ files, maxRules, mergeDomainConfig }: LoadRequest): { reply: LoadReply; transfer: ArrayBuffer[] } {
+function load(request: LoadRequest): { reply: LoadReply; transfer: ArrayBuffer[] } {
+  const { maxRules, mergeDomainConfig } = request;
   try {
+    const files = request.files.map(decodeRuleFile);
     const warnings: ConfigWarning[] = [];
     let rules = 0;
     const count = (ds: readonly RawDescriptor[]): void => {

@@ -21,6 +21,10 @@
  *
  * Files are returned sorted by name, so loads are reproducible (the reference's order is a Go map's, i.e. random).
  * Names are paths relative to the rules directory with `/` separators, e.g. `config.yaml` or `team-a/limits.yaml`.
+ *
+ * Files are returned as bytes, each in an ArrayBuffer of its own: the service hashes them on the thread pool and moves
+ * them to the parse worker, which decodes them (reload/parse-off-loop.ts). Decoding, hashing and copying megabytes of
+ * text on the serving thread held calls up for tens of milliseconds at every reload and every rescan (issue 12).
  */
 import { constants, type Dirent } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
@@ -51,8 +55,20 @@ export interface SkippedFile {
   readonly reason: string;
 }
 
+/** A rule file as read: `bytes` own their ArrayBuffer (nothing else uses it), so it can be transferred. */
+export interface RuleFileBytes {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+}
+
+/** The text of a file read by readRuleFiles (UTF-8; invalid sequences become U+FFFD, as `readFile(path, "utf8")`). */
+export function decodeRuleFile(file: RuleFileBytes): RuleFile {
+  const { bytes } = file;
+  return { name: file.name, text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8") };
+}
+
 export interface LoadedRuleFiles {
-  readonly files: readonly RuleFile[];
+  readonly files: readonly RuleFileBytes[];
   readonly skipped: readonly SkippedFile[];
 }
 
@@ -73,12 +89,12 @@ export async function readRuleFiles(dir: string, ignoreDotFiles: boolean): Promi
     if (err instanceof ConfigError) throw err;
     throw new ConfigError(dir, "", `cannot read the rules directory (${errorCode(err)})`);
   }
-  const files: RuleFile[] = [];
+  const files: RuleFileBytes[] = [];
   const skipped: SkippedFile[] = [];
   await walk(dir, "", ignoreDotFiles, files, skipped);
   let total = 0;
   for (const f of files) {
-    total += Buffer.byteLength(f.text);
+    total += f.bytes.byteLength;
     if (total > RULES_LIMITS.maxTotalBytes) {
       throw new ConfigError(f.name, "", `rule files together exceed ${RULES_LIMITS.maxTotalBytes} bytes`);
     }
@@ -87,7 +103,13 @@ export async function readRuleFiles(dir: string, ignoreDotFiles: boolean): Promi
   return { files, skipped };
 }
 
-async function walk(dir: string, prefix: string, ignoreDotFiles: boolean, files: RuleFile[], skipped: SkippedFile[]) {
+async function walk(
+  dir: string,
+  prefix: string,
+  ignoreDotFiles: boolean,
+  files: RuleFileBytes[],
+  skipped: SkippedFile[],
+) {
   let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -110,7 +132,7 @@ async function walk(dir: string, prefix: string, ignoreDotFiles: boolean, files:
   }
 }
 
-async function readOne(path: string, name: string, link: boolean, files: RuleFile[], skipped: SkippedFile[]) {
+async function readOne(path: string, name: string, link: boolean, files: RuleFileBytes[], skipped: SkippedFile[]) {
   if (link) {
     try {
       if ((await stat(path)).isDirectory()) {
@@ -122,7 +144,7 @@ async function readOne(path: string, name: string, link: boolean, files: RuleFil
       return;
     }
   }
-  let text: string;
+  let bytes: Uint8Array;
   try {
     // O_NONBLOCK: opening a FIFO must not wait for a writer. What was opened is checked, not what was listed.
     const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -135,7 +157,7 @@ async function readOne(path: string, name: string, link: boolean, files: RuleFil
       if (info.size > RULES_LIMITS.maxFileBytes) {
         throw new ConfigError(name, "", `file is ${info.size} bytes, over the limit of ${RULES_LIMITS.maxFileBytes}`);
       }
-      text = await handle.readFile("utf8");
+      bytes = owned(await handle.readFile());
     } finally {
       await handle.close();
     }
@@ -144,10 +166,23 @@ async function readOne(path: string, name: string, link: boolean, files: RuleFil
     skipped.push({ file: name, reason: `cannot read (${errorCode(err)})` });
     return;
   }
-  if (Buffer.byteLength(text) > RULES_LIMITS.maxFileBytes) {
+  if (bytes.byteLength > RULES_LIMITS.maxFileBytes) {
     throw new ConfigError(name, "", `file is over the limit of ${RULES_LIMITS.maxFileBytes} bytes`);
   }
-  files.push({ name, text });
+  files.push({ name, bytes });
+}
+
+/**
+ * `buf` if it is alone in its ArrayBuffer, else a copy that is: a small Buffer may sit in Node's shared pool, and an
+ * empty one may be shared.
+ */
+function owned(buf: Buffer): Uint8Array {
+  return soleView(buf) ? buf : new Uint8Array(buf);
+}
+
+/** True when `bytes` spans its whole (non-empty) ArrayBuffer, which may then be transferred without harm to others. */
+export function soleView(bytes: Uint8Array): boolean {
+  return bytes.byteLength > 0 && bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
 }
 
 function isDocumentation(name: string): boolean {

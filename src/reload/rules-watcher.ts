@@ -33,7 +33,6 @@
  *   with one log line each and never block a load; parsing runs in a worker thread (parse-off-loop.ts).
  */
 
-import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
@@ -41,8 +40,8 @@ import { type FSWatcher as DirectoryWatcher, watch as watchDirectory } from "cho
 import type { Logger } from "pino";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSource } from "../domain/ports.js";
-import type { RuleFile } from "../rules/schema.js";
 import type { RuntimeSettings } from "../settings/settings.js";
+import { contentHash } from "./content-hash.js";
 import { createRuleHolder, type RuleHolder } from "./holder.js";
 import { createRuleParser } from "./parse-off-loop.js";
 import { RULES_LIMITS, readRuleFiles, rulesDirectory } from "./rules-loader.js";
@@ -124,22 +123,25 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
     const t0 = performance.now();
     try {
       const { files, skipped } = await readRuleFiles(dir, opts.ignoreDotFiles);
+      const hash = await contentHash(files);
       const t1 = performance.now();
       if (gen !== generation) return;
-      loadedHash = contentHash(files);
+      loadedHash = hash;
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
-      // Parsed and compiled in a worker; the main thread takes the packed result (parse-off-loop.ts).
-      const { ruleSet: next, warnings } = await parser.load(files, RULES_LIMITS.maxRules, opts.mergeDomainConfig);
+      // Decoded, parsed and compiled in a worker, which the files' bytes move to; the main thread takes the packed
+      // result (parse-off-loop.ts).
+      const loaded = await parser.load(files, RULES_LIMITS.maxRules, opts.mergeDomainConfig);
+      const { ruleSet: next, warnings } = loaded;
       if (gen !== generation) return;
       for (const w of warnings) log.warn({ file: w.file, path: w.path, detail: w.detail }, "rule file warning");
-      const published = feed.publish(next, files);
+      const published = feed.publish(next, loaded.origin);
       const summary = {
         version: next.version,
         previousVersion: published.previousVersion,
         domains: next.domains.length,
         files: files.length,
-        // Where a load's time went: reading the files, then parsing and compiling them (worker thread).
+        // Where a load's time went: reading and hashing the files, then parsing and compiling them (worker thread).
         readMs: Math.round(t1 - t0),
         parseMs: Math.round(performance.now() - t1),
       };
@@ -174,7 +176,8 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
     rescanning = true;
     try {
       const { files } = await readRuleFiles(dir, opts.ignoreDotFiles);
-      if (running === undefined && debounce === undefined && !closed && contentHash(files) !== loadedHash) {
+      const hash = await contentHash(files);
+      if (running === undefined && debounce === undefined && !closed && hash !== loadedHash) {
         watchError++;
         log.warn({ dir }, "rules changed without a watch event; reloading with a new watcher");
         void run("rescan found a change");
@@ -298,13 +301,6 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       await parser.close();
     },
   };
-}
-
-/** Hash of the names and contents of the rule files, in load order. */
-function contentHash(files: readonly RuleFile[]): string {
-  const hash = createHash("sha256");
-  for (const f of files) hash.update(`${f.name.length}:${f.name}${Buffer.byteLength(f.text)}:`).update(f.text);
-  return hash.digest("hex");
 }
 
 /** Identity of the directory a path resolves to now (follows symlinks), or undefined when it does not exist. */

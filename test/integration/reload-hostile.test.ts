@@ -10,9 +10,10 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/domain/errors.js";
 import { createRuleParser } from "../../src/reload/parse-off-loop.js";
-import { RULES_LIMITS, readRuleFiles } from "../../src/reload/rules-loader.js";
+import { RULES_LIMITS, type RuleFileBytes, readRuleFiles } from "../../src/reload/rules-loader.js";
 import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
 import { compileRuleSet } from "../../src/rules/compile.js";
+import type { RuleFile } from "../../src/rules/schema.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
 import { loopTurnsDuring } from "../helpers/loop-turns.js";
 import { threadNices } from "../helpers/procfs.js";
@@ -34,6 +35,10 @@ afterEach(async () => {
   for (const s of servers.splice(0)) s.close();
   rmSync(tmp, { recursive: true, force: true });
 });
+
+/** Rule files as the loader hands them to the parser: UTF-8 bytes, each in an ArrayBuffer of its own. */
+const asBytes = (files: readonly RuleFile[]): RuleFileBytes[] =>
+  files.map((f) => ({ name: f.name, bytes: new TextEncoder().encode(f.text) }));
 
 const rules = (rpu: number): string =>
   `domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: second, requests_per_unit: ${rpu}}\n`;
@@ -175,7 +180,7 @@ describe("rule size limits", () => {
     const parser = createRuleParser();
     try {
       const many = `domain: d\ndescriptors:\n${Array.from({ length: 5 }, (_, i) => `  - key: k${i}\n`).join("")}`;
-      const err = await parser.load([{ name: "many.yaml", text: many }], 4, false).catch((e: unknown) => e);
+      const err = await parser.load(asBytes([{ name: "many.yaml", text: many }]), 4, false).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).message).toBe("many.yaml: rule files together hold more than 4 rules");
     } finally {
@@ -198,7 +203,7 @@ describe("rule size limits", () => {
       const {
         result: { ruleSet, warnings },
         turns,
-      } = await loopTurnsDuring(() => parser.load(files, RULES_LIMITS.maxRules, false));
+      } = await loopTurnsDuring(() => parser.load(asBytes(files), RULES_LIMITS.maxRules, false));
       // The loop kept turning while the worker parsed and compiled (hundreds of milliseconds of work).
       expect(turns).toBeGreaterThanOrEqual(10);
       expect(warnings).toEqual([]);
@@ -222,12 +227,12 @@ describe("rule size limits", () => {
       const bad = [{ name: "s.yaml", text: "domain: s\ndescriptors:\n  - key: k\n  - key: k\n" }];
       const order: string[] = [];
       const loads = [
-        parser.load(good(1), RULES_LIMITS.maxRules, false).then(() => order.push("1")),
-        parser.load(bad, RULES_LIMITS.maxRules, false).catch((e: unknown) => {
+        parser.load(asBytes(good(1)), RULES_LIMITS.maxRules, false).then(() => order.push("1")),
+        parser.load(asBytes(bad), RULES_LIMITS.maxRules, false).catch((e: unknown) => {
           order.push("bad");
           return e;
         }),
-        parser.load(good(3), RULES_LIMITS.maxRules, false).then((r) => {
+        parser.load(asBytes(good(3)), RULES_LIMITS.maxRules, false).then((r) => {
           order.push("3");
           return r;
         }),
@@ -241,13 +246,40 @@ describe("rule size limits", () => {
     }
   });
 
+  it("moves a file's bytes to the worker, but copies a view that shares its buffer (Node's Buffer pool stays intact)", async () => {
+    const parser = createRuleParser();
+    try {
+      const own = new TextEncoder().encode("domain: a\ndescriptors:\n  - key: k\n");
+      // Buffer.from of a short string is a slice of Node's shared 8 KiB pool.
+      const pooled = Buffer.from("domain: b\ndescriptors:\n  - key: k\n");
+      expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
+      const neighbour = Buffer.from("still readable");
+      const loaded = await parser.load(
+        [
+          { name: "a.yaml", bytes: own },
+          { name: "dir/b.yaml", bytes: pooled },
+        ],
+        RULES_LIMITS.maxRules,
+        false,
+      );
+      expect(loaded.ruleSet.domains).toEqual(["a", "b"]);
+      expect(own.byteLength).toBe(0); // transferred: detached here
+      expect(pooled.toString()).toBe("domain: b\ndescriptors:\n  - key: k\n");
+      expect(neighbour.toString()).toBe("still readable");
+      // Where each domain came from, for the holder's conflict errors.
+      expect([loaded.origin("a"), loaded.origin("b"), loaded.origin("c")]).toEqual(["a.yaml", "dir/b.yaml", "?"]);
+    } finally {
+      await parser.close();
+    }
+  });
+
   it.runIf(process.platform === "linux")(
     "parses at the lowest priority without lowering the serving thread's",
     async () => {
       const before = threadNices().get(process.pid);
       const parser = createRuleParser();
       try {
-        await parser.load([{ name: "a.yaml", text: rules(1) }], RULES_LIMITS.maxRules, false);
+        await parser.load(asBytes([{ name: "a.yaml", text: rules(1) }]), RULES_LIMITS.maxRules, false);
         const nices = threadNices();
         const niced = [...nices].filter(([, nice]) => nice === 19).map(([tid]) => tid);
         expect(niced.length).toBeGreaterThanOrEqual(1);

@@ -5,7 +5,7 @@
  * rules serving on. Load counting and last-good logic are the holder's.
  */
 import type { Logger } from "pino";
-import type { RuleFeed } from "../../reload/holder.js";
+import { originIn, type RuleFeed } from "../../reload/holder.js";
 import { compileRuleSet } from "../../rules/compile.js";
 import type { WarningSink } from "../../rules/schema.js";
 import type { XdsSettings } from "../../settings/xds-settings.js";
@@ -37,7 +37,7 @@ export function createXdsRuleSource(options: XdsRuleSourceOptions): AdsClient {
         const onWarning: WarningSink = (w) =>
           log.warn({ file: w.file, path: w.path, detail: w.detail }, "xDS rule warning");
         const own = compileRuleSet(files, { mergeDomainConfig: options.mergeDomainConfig, onWarning });
-        const published = feed.publish(own, files);
+        const published = feed.publish(own, originIn(files));
         const summary = { version, rulesVersion: own.version, domains: own.domains.length, resources: files.length };
         log.info({ ...summary, previousVersion: published.previousVersion }, "xDS rules loaded");
       } catch (caught) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/domain/errors.js";
-import { createRuleHolder, type RuleFeed, type RuleHolder } from "../../../src/reload/holder.js";
+import { createRuleHolder, originIn, type RuleFeed, type RuleHolder } from "../../../src/reload/holder.js";
 import { compileRuleSet } from "../../../src/rules/compile.js";
 import type { RuleFile } from "../../../src/rules/schema.js";
 
@@ -14,7 +14,7 @@ function file(name: string, domain: string, rpu: number): RuleFile {
 /** What a source does: compile its files, publish, report a failure. */
 function load(feed: RuleFeed, files: RuleFile[]) {
   try {
-    return feed.publish(compileRuleSet(files, { mergeDomainConfig: true }), files);
+    return feed.publish(compileRuleSet(files, { mergeDomainConfig: true }), originIn(files));
   } catch (err) {
     feed.reject(err as Error);
     throw err;
