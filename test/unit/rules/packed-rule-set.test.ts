@@ -221,6 +221,58 @@ describe("packed rule set", () => {
     }
   });
 
+  it("writes JSON compactly: defaults and derived paths left out, everything restored exactly", () => {
+    const text = [
+      "domain: c",
+      "descriptors:",
+      "  - key: user",
+      "    value: u1",
+      "    rate_limit: { unit: minute, requests_per_unit: 100 }",
+      "  - key: all",
+      "    shadow_mode: true",
+      "    share_threshold: true",
+      "    metadata: {}",
+      "    rate_limit:",
+      "      unit: second",
+      "      requests_per_unit: 0",
+      "      unlimited: true",
+      "      name: n",
+      "      replaces: [{name: a}, {name: b}]",
+      "      algorithm: token_bucket",
+      "    descriptors:",
+      "      - key: inner",
+      "        detailed_metric: true",
+      "        value_to_metric: true",
+      "        quota_mode: true",
+      "        rate_limits: [{unit: hour, requests_per_unit: 3}]",
+    ].join("\n");
+    const [user, all] = parseRuleFile({ name: "c.yaml", text }).descriptors as [RawDescriptor, RawDescriptor];
+    const typical = encodeItem(user);
+    expect(new TextDecoder().decode(typical.bytes)).toBe(
+      '{"k":"user","p":"descriptors[0]","v":"u1","r":{"u":"minute","n":100}}',
+    );
+    expect(decodeItem(typical.encoding, typical.bytes)).toEqual(user);
+    const full = encodeItem(all);
+    expect(decodeItem(full.encoding, full.bytes)).toEqual(all);
+    // A path that is not the one the parent implies is written out, so decoding never depends on how the schema
+    // builds paths.
+    const odd: RawDescriptor = {
+      ...all,
+      path: "x",
+      rateLimitsPath: "y",
+      descriptors: [{ ...(all.descriptors[0] as RawDescriptor), path: "z" }],
+      rateLimit: {
+        ...(all.rateLimit as RawDescriptor["rateLimit"] & object),
+        path: "w",
+        replaces: [{ path: "v", name: "a" }],
+        extensions: new Map([["algorithm", { value: "token_bucket", path: "u" }]]),
+      },
+    };
+    const oddEncoded = encodeItem(odd);
+    expect(oddEncoded.encoding).toBe(ITEM_JSON);
+    expect(decodeItem(oddEncoded.encoding, oddEncoded.bytes)).toEqual(odd);
+  });
+
   it("answers every request as the compiled set does (random rules with colliding keys, patterns, nesting)", () => {
     const keys = ["a", "b", "ab", "a_b", "a_b_c", "_", "é", "k𝄞"];
     const values = ["", "b", "c", "b_c", "_", "*", "b*", "*c", "b*c", "c_*", "ü"];
