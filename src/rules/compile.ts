@@ -57,33 +57,58 @@ export function compileRuleSet(files: readonly RuleFile[], opts: CompileOptions)
   );
 }
 
-/** The second half of compileRuleSet, for files parsed elsewhere (the parse worker, reload/parse-worker.ts). */
+/** The second half of compileRuleSet, for files parsed elsewhere. */
 export function compileParsed(
   files: readonly RuleFile[],
   parsed: readonly RawRuleFile[],
   opts: CompileOptions,
 ): RuleSet {
-  const tops = new Map<string, { nodes: RuleNode[]; composites: Set<string>; file: string }>();
+  const compiler = createFileCompiler(opts);
+  const tops = new Map<string, RuleNode[]>();
   for (const file of parsed) {
-    if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
-    let top = tops.get(file.domain);
-    if (top !== undefined && !opts.mergeDomainConfig) {
-      throw new ConfigError(
-        file.name,
-        "domain",
-        `duplicate domain '${file.domain}' in config file (also in ${top.file}; set MERGE_DOMAIN_CONFIG=true to merge)`,
-      );
-    }
-    if (top === undefined) {
-      top = { nodes: [], composites: new Set(), file: file.name };
-      tops.set(file.domain, top);
-    }
-    const scope = rootScope(file, opts.onWarning);
-    for (const node of buildNodes(scope, file.descriptors, top.composites)) top.nodes.push(node);
+    const nodes = compiler.add(file);
+    const top = tops.get(file.domain);
+    if (top === undefined) tops.set(file.domain, nodes);
+    else for (const node of nodes) top.push(node);
   }
   const roots = new Map<string, Level>();
-  for (const [domain, top] of tops) roots.set(domain, buildLevel(top.nodes));
-  return createRuleSet(roots, versionOf(files, opts.mergeDomainConfig));
+  for (const [domain, nodes] of tops) roots.set(domain, buildLevel(nodes));
+  const version = createVersion(opts.mergeDomainConfig);
+  for (const file of files) version.add(file);
+  return createRuleSet(roots, version.digest());
+}
+
+/**
+ * Compiles parsed files one at a time, in load order, with the checks across files (duplicate domains, duplicate
+ * keys of a merged domain): compileParsed's loop, which the parse worker runs file by file so that it never holds
+ * more than one file's parse (rules/pack.ts).
+ */
+export interface FileCompiler {
+  /** The top-level nodes of `file`; throws the ConfigError compileParsed would give for it after those before it. */
+  add(file: RawRuleFile): RuleNode[];
+}
+
+export function createFileCompiler(opts: CompileOptions): FileCompiler {
+  /** Per domain: the first file that defined it and the composite keys its top level uses so far. */
+  const tops = new Map<string, { composites: Set<string>; file: string }>();
+  return {
+    add(file) {
+      if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
+      let top = tops.get(file.domain);
+      if (top !== undefined && !opts.mergeDomainConfig) {
+        throw new ConfigError(
+          file.name,
+          "domain",
+          `duplicate domain '${file.domain}' in config file (also in ${top.file}; set MERGE_DOMAIN_CONFIG=true to merge)`,
+        );
+      }
+      if (top === undefined) {
+        top = { composites: new Set(), file: file.name };
+        tops.set(file.domain, top);
+      }
+      return buildNodes(rootScope(file, opts.onWarning), file.descriptors, top.composites);
+    },
+  };
 }
 
 /**
@@ -262,8 +287,11 @@ function createRuleSet(roots: ReadonlyMap<string, Level>, version: string): Rule
   });
 }
 
-/** Content-derived version: FNV-1a over names and texts (two 32-bit lanes), so equal inputs give equal versions. */
-function versionOf(files: readonly RuleFile[], merge: boolean): string {
+/**
+ * Content-derived version: FNV-1a over names and texts (two 32-bit lanes), so equal inputs give equal versions. Fed
+ * file by file, in load order.
+ */
+export function createVersion(merge: boolean): { add(file: RuleFile): void; digest(): string } {
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ (merge ? 1 : 0);
   const feed = (text: string): void => {
@@ -274,9 +302,11 @@ function versionOf(files: readonly RuleFile[], merge: boolean): string {
     }
     a = Math.imul(a ^ 0xff, 0x01000193);
   };
-  for (const file of files) {
-    feed(file.name);
-    feed(file.text);
-  }
-  return (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0");
+  return {
+    add(file) {
+      feed(file.name);
+      feed(file.text);
+    },
+    digest: () => (a >>> 0).toString(16).padStart(8, "0") + (b >>> 0).toString(16).padStart(8, "0"),
+  };
 }

@@ -16,7 +16,10 @@ import type { RawDescriptor, RawRateLimit, RawReplace } from "./schema.js";
 export const ITEM_JSON = 0;
 export const ITEM_V8 = 1;
 
-type Encoded = { readonly encoding: typeof ITEM_JSON | typeof ITEM_V8; readonly bytes: Uint8Array };
+/** An encoded item: JSON is kept as its text until packing writes it, so the worker holds one string per item. */
+export type EncodedItem =
+  | { readonly encoding: typeof ITEM_JSON; readonly text: string }
+  | { readonly encoding: typeof ITEM_V8; readonly bytes: Uint8Array };
 
 /** The boolean fields of a descriptor, as bits of its `f`. */
 const FLAGS = ["shadowMode", "quotaMode", "detailedMetric", "valueToMetric", "shareThreshold"] as const;
@@ -47,9 +50,20 @@ interface CompactLimit {
   e?: [string, unknown, string?][];
 }
 
-export function encodeItem(item: RawDescriptor): Encoded {
-  if (jsonExact(item)) return { encoding: ITEM_JSON, bytes: Buffer.from(JSON.stringify(compactDescriptor(item, ""))) };
+export function encodeItem(item: RawDescriptor): EncodedItem {
+  if (jsonExact(item)) return { encoding: ITEM_JSON, text: JSON.stringify(compactDescriptor(item, "")) };
   return { encoding: ITEM_V8, bytes: serialize(item) };
+}
+
+/** Bytes `item` takes in PackedDomain.items. */
+export function encodedLength(item: EncodedItem): number {
+  return item.encoding === ITEM_JSON ? Buffer.byteLength(item.text) : item.bytes.byteLength;
+}
+
+/** Writes `item` at `at` in `target` (a Buffer over PackedDomain.items). */
+export function writeEncoded(item: EncodedItem, target: Buffer, at: number): void {
+  if (item.encoding === ITEM_JSON) target.write(item.text, at);
+  else target.set(item.bytes, at);
 }
 
 const decoder = new TextDecoder();

@@ -4,9 +4,17 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/domain/errors.js";
 import type { Entry, RuleSet } from "../../../src/domain/types.js";
 import { compileRuleSet } from "../../../src/rules/compile.js";
-import { packRules } from "../../../src/rules/pack.js";
+import { packRuleFiles, packRules } from "../../../src/rules/pack.js";
 import { type PackedRules, transferList } from "../../../src/rules/packed-format.js";
-import { decodeItem, encodeItem, ITEM_JSON, ITEM_V8 } from "../../../src/rules/packed-item.js";
+import {
+  decodeItem,
+  type EncodedItem,
+  encodedLength,
+  encodeItem,
+  ITEM_JSON,
+  ITEM_V8,
+  writeEncoded,
+} from "../../../src/rules/packed-item.js";
 import { EAGER_LIMITS, type EagerLimits, ruleSetFromPacked } from "../../../src/rules/packed-rule-set.js";
 import { parseRuleFile, type RawDescriptor, type RuleFile } from "../../../src/rules/schema.js";
 import { fixture } from "./load-fixture.js";
@@ -16,12 +24,7 @@ const ALL_PACKED: EagerLimits = { domainItems: 0, totalItems: 0 };
 
 /** What the parse worker does, then the move to this thread (the buffers transferred, as postMessage does). */
 function packed(files: readonly RuleFile[], mergeDomainConfig = false, eager: EagerLimits = ALL_PACKED) {
-  const opts = { mergeDomainConfig };
-  const rules = packRules(
-    files,
-    files.map((f) => parseRuleFile(f)),
-    opts,
-  );
+  const rules = packRuleFiles(files, { mergeDomainConfig, maxRules: 100_000 }).packed;
   const moved = structuredClone(rules, { transfer: transferList(rules) }) as PackedRules;
   // Transferred, not copied: the worker's buffers are detached.
   for (const d of rules.domains) expect(d.items.byteLength).toBe(0);
@@ -33,6 +36,15 @@ function sameAnswers(eager: RuleSet, lazy: RuleSet, requests: readonly (readonly
     for (const req of requests) expect(lazy.findRule(domain, req)).toEqual(eager.findRule(domain, req));
   }
 }
+
+/** An encoded item as packing writes it into PackedDomain.items (behind one byte of padding, so `at` matters). */
+function bytesOf(item: EncodedItem): Uint8Array {
+  const target = Buffer.alloc(encodedLength(item) + 1);
+  writeEncoded(item, target, 1);
+  return target.subarray(1);
+}
+
+const roundTrip = (item: EncodedItem) => decodeItem(item.encoding, bytesOf(item));
 
 describe("packed rule set", () => {
   const valid = readdirSync(new URL("../../fixtures/rules/valid/", import.meta.url)).sort();
@@ -77,19 +89,80 @@ describe("packed rule set", () => {
       }
     })();
     expect(expected).toBeInstanceOf(ConfigError);
+    expect(() => packRuleFiles(files, { mergeDomainConfig: false, maxRules: 100_000 })).toThrow(
+      (expected as Error).message,
+    );
+    // Packing files parsed beforehand (packRules) gives the same error when the parse passed.
     const parsed = (() => {
       try {
         return files.map((f) => parseRuleFile(f));
-      } catch (err) {
-        return err;
+      } catch {
+        return undefined;
       }
     })();
-    // A parse error is the worker's before packing; otherwise packing (which compiles) must throw the same.
-    if (parsed instanceof Error) {
-      expect(parsed.message).toBe((expected as Error).message);
-      return;
+    if (parsed !== undefined) {
+      expect(() => packRules(files, parsed, { mergeDomainConfig: false })).toThrow((expected as Error).message);
     }
-    expect(() => packRules(files, parsed as never, { mergeDomainConfig: false })).toThrow((expected as Error).message);
+  });
+
+  describe("packRuleFiles(): one file at a time, with compileRuleSet's outcome over several files", () => {
+    const file = (name: string, text: string): RuleFile => ({ name, text });
+    const dup = file("a.yaml", "domain: a\ndescriptors:\n  - key: k\n  - key: k\n");
+    const badUnit = file("b.yaml", "domain: b\ndescriptors:\n  - key: k\n    rate_limit: {unit: fortnight}\n");
+    const badYaml = file("c.yaml", "domain: c\ndescriptors: [\n");
+    const good = file("d.yaml", "domain: d\ndescriptors:\n  - key: k\n    shadow_mode: true\n    unit: second\n");
+    const sameDomain = file("e.yaml", "domain: d\ndescriptors:\n  - key: j\n");
+    const outcome = (fn: () => unknown): string => {
+      try {
+        fn();
+        return "ok";
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    it.each([
+      ["a syntax error in a later file wins over a compile error", [dup, good, badYaml]],
+      ["the first compile error in load order", [good, badUnit, dup]],
+      ["a duplicate domain without merging", [good, sameDomain]],
+      ["an empty file among good ones", [good, file("z.yaml", "")]],
+    ])("%s", (_title, files) => {
+      const expected = outcome(() => compileRuleSet(files, { mergeDomainConfig: false }));
+      expect(expected).not.toBe("ok");
+      expect(outcome(() => packRuleFiles(files, { mergeDomainConfig: false, maxRules: 100 }))).toBe(expected);
+    });
+
+    it("merges across files as compileRuleSet does, warnings in its order", () => {
+      const files = [good, sameDomain, file("f.yaml", "domain: f\ndescriptors:\n  - key: q\n    unit: minute\n")];
+      const expectedWarnings: unknown[] = [];
+      const eager = compileRuleSet(files, { mergeDomainConfig: true, onWarning: (w) => expectedWarnings.push(w) });
+      expect(expectedWarnings.length).toBeGreaterThanOrEqual(2);
+      const { packed: rules, warnings } = packRuleFiles(files, { mergeDomainConfig: true, maxRules: 100 });
+      expect(warnings).toEqual(expectedWarnings);
+      const lazy = ruleSetFromPacked(rules, ALL_PACKED);
+      expect(lazy.version).toBe(eager.version);
+      expect(lazy.dump()).toBe(eager.dump());
+    });
+
+    it("counts rules across files, nested ones included, and names the file that goes over", () => {
+      const nested = file("n.yaml", "domain: n\ndescriptors:\n  - key: a\n    descriptors:\n      - key: b\n");
+      expect(() => packRuleFiles([good, nested], { mergeDomainConfig: false, maxRules: 3 })).not.toThrow();
+      expect(() => packRuleFiles([good, nested], { mergeDomainConfig: false, maxRules: 2 })).toThrow(
+        "n.yaml: rule files together hold more than 2 rules",
+      );
+    });
+
+    it("reads the files lazily, one at a time", () => {
+      const seen: string[] = [];
+      function* lazily(): Generator<RuleFile> {
+        for (const f of [good, file("f.yaml", "domain: f\n")]) {
+          seen.push(f.name);
+          yield f;
+        }
+      }
+      const { packed: rules } = packRuleFiles(lazily(), { mergeDomainConfig: false, maxRules: 100 });
+      expect(seen).toEqual(["d.yaml", "f.yaml"]);
+      expect(ruleSetFromPacked(rules).domains).toEqual(["d", "f"]);
+    });
   });
 
   it("compiles each top-level item only when a call first reaches it, and keeps it", () => {
@@ -201,11 +274,11 @@ describe("packed rule set", () => {
     const [plain, odd] = parseRuleFile({ name: "j.yaml", text }).descriptors as [RawDescriptor, RawDescriptor];
     const a = encodeItem(plain);
     expect(a.encoding).toBe(ITEM_JSON);
-    expect(decodeItem(a.encoding, a.bytes)).toEqual(plain);
-    expect(decodeItem(a.encoding, a.bytes).rateLimits?.[0]?.extensions).toBeInstanceOf(Map);
+    expect(roundTrip(a)).toEqual(plain);
+    expect(roundTrip(a).rateLimits?.[0]?.extensions).toBeInstanceOf(Map);
     const b = encodeItem(odd);
     expect(b.encoding).toBe(ITEM_V8);
-    expect(decodeItem(b.encoding, b.bytes)).toEqual(odd);
+    expect(roundTrip(b)).toEqual(odd);
     const files = [{ name: "j.yaml", text }];
     const eager = compileRuleSet(files, { mergeDomainConfig: false });
     const lazy = packed(files);
@@ -248,12 +321,12 @@ describe("packed rule set", () => {
     ].join("\n");
     const [user, all] = parseRuleFile({ name: "c.yaml", text }).descriptors as [RawDescriptor, RawDescriptor];
     const typical = encodeItem(user);
-    expect(new TextDecoder().decode(typical.bytes)).toBe(
+    expect(new TextDecoder().decode(bytesOf(typical))).toBe(
       '{"k":"user","p":"descriptors[0]","v":"u1","r":{"u":"minute","n":100}}',
     );
-    expect(decodeItem(typical.encoding, typical.bytes)).toEqual(user);
+    expect(roundTrip(typical)).toEqual(user);
     const full = encodeItem(all);
-    expect(decodeItem(full.encoding, full.bytes)).toEqual(all);
+    expect(roundTrip(full)).toEqual(all);
     // A path that is not the one the parent implies is written out, so decoding never depends on how the schema
     // builds paths.
     const odd: RawDescriptor = {
@@ -270,7 +343,7 @@ describe("packed rule set", () => {
     };
     const oddEncoded = encodeItem(odd);
     expect(oddEncoded.encoding).toBe(ITEM_JSON);
-    expect(decodeItem(oddEncoded.encoding, oddEncoded.bytes)).toEqual(odd);
+    expect(roundTrip(oddEncoded)).toEqual(odd);
   });
 
   it("answers every request as the compiled set does (random rules with colliding keys, patterns, nesting)", () => {
