@@ -1,40 +1,37 @@
 /**
- * Parses and compiles rule files in a child process (parse-process.ts), so a load never stalls serving: the event
- * loop only receives the result. A process rather than a worker thread because of priority: the child lowers every
- * one of its threads to nice 19 on Linux, its garbage collector's helper threads included. A worker thread shares the
- * process's garbage-collection helpers with the serving thread, at normal priority, and a large load kept them busy for
- * about half a core-second per 50,000 rules, which on a small machine took CPU from calls (issue 12; BENCHMARKS.md).
+ * Parses and compiles rule files in a worker thread (parse-worker.ts), so a load never stalls serving: the event loop
+ * only receives the result. One worker is kept between loads (starting one costs tens of milliseconds, and hundreds
+ * from TypeScript sources) and loads go to it one at a time; after a load of more than RECYCLE_AFTER_BYTES it is
+ * thrown away, which returns all the memory a large parse took.
  *
- * One child is kept between loads (starting one costs tens of milliseconds, and hundreds from TypeScript sources) and
- * loads go to it one at a time; after a load of more than RECYCLE_AFTER_BYTES it exits, which returns all the memory a
- * large parse took.
+ * The result crosses as packed rules (rules/packed-format.ts): typed arrays moved, not copied, to this thread, outside
+ * its heap. So a reload of 50,000 rules costs the event loop neither the structured clone of the parsed rules (about
+ * 0.4 s for 50,000) nor the compile of them (tens of MB of objects, whose garbage collection held calls up for tens of
+ * milliseconds at a time, issue 12): each top-level item is compiled when a call first needs it
+ * (rules/packed-rule-set.ts).
  *
- * The result crosses as packed rules (rules/packed-format.ts): a few typed arrays (about 7 MB for 50,000 rules), which
- * the IPC channel copies in one piece outside the JavaScript heap. So a reload costs the event loop neither parsed
- * objects nor the compile of them (tens of MB of objects, whose garbage collection held calls up for tens of
- * milliseconds at a time): each top-level item is compiled when a call first needs it (rules/packed-rule-set.ts).
- *
- * From TypeScript sources (the tests) the child loads tsx first; the built service runs the .js.
+ * From TypeScript sources (the tests) the worker registers tsx's loader first; the built service runs the .js.
  */
-import { type ChildProcess, fork } from "node:child_process";
 import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";
 import type { RuleSet } from "../domain/types.js";
 import type { PackedRules } from "../rules/packed-format.js";
 import { ruleSetFromPacked } from "../rules/packed-rule-set.js";
 import type { ConfigWarning } from "../rules/schema.js";
 import type { DomainOrigin } from "./holder.js";
-import type { RuleFileBytes } from "./rules-loader.js";
+import { type RuleFileBytes, soleView } from "./rules-loader.js";
 
 export interface LoadRequest {
+  /** Moved to the worker (their ArrayBuffers transferred): the caller cannot read them afterwards. */
   readonly files: readonly RuleFileBytes[];
   readonly maxRules: number;
   /** MERGE_DOMAIN_CONFIG. */
   readonly mergeDomainConfig: boolean;
 }
 
-/** What the child sends back for a LoadRequest. */
+/** What the worker posts back for a LoadRequest (the packed rules' buffers transferred). */
 export type LoadReply =
   | { readonly ok: true; readonly packed: PackedRules; readonly warnings: ConfigWarning[] }
   | { readonly ok: false; readonly configError: { file: string; path: string; detail: string } }
@@ -50,76 +47,76 @@ export interface LoadedRules {
 
 export interface RuleParser {
   /**
-   * Decodes, parses and compiles `files` in the child process. Rejects with the compile's ConfigError (the same as
-   * compileRuleSet's), or an Error if the child failed. Loads run one at a time, in order.
+   * Decodes, parses and compiles `files` off the event loop; their bytes move to the worker (detached here). Rejects
+   * with the compile's ConfigError (the same as compileRuleSet's), or an Error if the worker failed. Loads run one at a
+   * time, in order.
    */
   load(files: readonly RuleFileBytes[], maxRules: number, mergeDomainConfig: boolean): Promise<LoadedRules>;
-  /** Stops the child. */
+  /** Stops the worker. */
   close(): Promise<void>;
 }
 
 const RECYCLE_AFTER_BYTES = 1024 * 1024;
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
-const CHILD_PATH = fileURLToPath(new URL(FROM_SOURCE ? "./parse-process.ts" : "./parse-process.js", import.meta.url));
+const WORKER_URL = new URL(FROM_SOURCE ? "./parse-worker.ts" : "./parse-worker.js", import.meta.url);
 
-function startChild(): ChildProcess {
-  // tsx's loader, by absolute URL so that it does not depend on the working directory.
-  const execArgv = FROM_SOURCE ? ["--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href] : [];
-  // `advanced`: typed arrays cross as they are. stdout is not ours to write to (the service's JSON logs); a crash's
-  // stack trace goes to stderr.
-  return fork(CHILD_PATH, [], { serialization: "advanced", execArgv, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+function startWorker(): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL);
+  // tsx/esm/api's ESM build (the `import` export; createRequire resolves the `require` one, which is not usable here).
+  const tsxApi = new URL("./api/index.mjs", pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm"))).href;
+  const code = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(code, { eval: true });
 }
 
-/** Stops a child and waits for it to be gone. */
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
-
-/** Creates the parser; the child starts with the first parse. */
+/** Creates the parser; the worker starts with the first parse. */
 export function createRuleParser(): RuleParser {
-  let child: ChildProcess | undefined;
+  let worker: Worker | undefined;
   /** Settles when the last load is over: the next one starts after it. */
   let queue: Promise<unknown> = Promise.resolve();
 
-  /** Sends `message` and waits for the one answer, or rejects if the child fails first. */
-  const ask = <T>(c: ChildProcess, message: unknown): Promise<T> =>
+  /** Forgets a worker that failed or exited; the next parse starts a new one. */
+  const drop = (w: Worker): void => {
+    if (worker === w) worker = undefined;
+    void w.terminate();
+  };
+
+  /** Sends `message` and waits for the one answer, or rejects if the worker fails first. */
+  const ask = <T>(w: Worker, message: unknown, transfer: ArrayBuffer[]): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const cleanup = (): void => {
-        c.off("message", onMessage);
-        c.off("error", onError);
-        c.off("exit", onExit);
+        w.off("message", onMessage);
+        w.off("error", onError);
+        w.off("exit", onExit);
       };
-      const onMessage = (answer: unknown): void => {
+      const onMessage = (answer: T): void => {
         cleanup();
-        resolve(answer as T);
+        resolve(answer);
       };
       const onError = (err: Error): void => {
         cleanup();
-        if (child === c) child = undefined;
-        void stop(c);
+        drop(w);
         reject(err);
       };
-      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      const onExit = (code: number): void => {
         cleanup();
-        if (child === c) child = undefined;
-        reject(new Error(`rule parser exited (${signal ?? `code ${code}`}) before answering`));
+        if (worker === w) worker = undefined;
+        reject(new Error(`rule parser exited with code ${code} before answering`));
       };
-      c.once("message", onMessage);
-      c.once("error", onError);
-      c.once("exit", onExit);
-      c.send(message as never, (err) => {
-        if (err) onError(err);
-      });
+      w.once("message", onMessage);
+      w.once("error", onError);
+      w.once("exit", onExit);
+      w.postMessage(message, transfer);
     });
 
   const run = async (request: LoadRequest): Promise<LoadedRules> => {
-    const c = child ?? startChild();
-    child = c;
-    const reply = await ask<LoadReply>(c, request);
+    const w = worker ?? startWorker();
+    worker = w;
+    // Moved, not copied. Only a view that spans its whole buffer is moved, so a pooled Buffer (Buffer.from of a short
+    // string) is copied instead: transferring it would detach Node's pool. A Set in case two views share one.
+    const transfer = [
+      ...new Set(request.files.filter((f) => soleView(f.bytes)).map((f) => f.bytes.buffer as ArrayBuffer)),
+    ];
+    const reply = await ask<LoadReply>(w, request, transfer);
     if (!reply.ok) {
       if ("configError" in reply) {
         const e = reply.configError;
@@ -133,10 +130,10 @@ export function createRuleParser(): RuleParser {
   };
 
   const recycleAfter = async (bytes: number): Promise<void> => {
-    if (bytes > RECYCLE_AFTER_BYTES && child !== undefined) {
-      const c = child;
-      child = undefined;
-      await stop(c);
+    if (bytes > RECYCLE_AFTER_BYTES && worker !== undefined) {
+      const w = worker;
+      worker = undefined;
+      await w.terminate();
     }
   };
 
@@ -147,7 +144,7 @@ export function createRuleParser(): RuleParser {
   ): Promise<LoadedRules> => {
     const bytes = files.reduce((n, f) => n + f.bytes.byteLength, 0);
     const done = queue.then(() => run({ files, maxRules, mergeDomainConfig }));
-    // The next load waits for this one, and for the child's recycling if this one was large.
+    // The next load waits for this one, and for the worker's recycling if this one was large.
     queue = done.then(
       () => recycleAfter(bytes),
       () => recycleAfter(bytes),
@@ -159,9 +156,9 @@ export function createRuleParser(): RuleParser {
     load,
     async close() {
       await queue;
-      const c = child;
-      child = undefined;
-      if (c !== undefined) await stop(c);
+      const w = worker;
+      worker = undefined;
+      await w?.terminate();
     },
   };
 }

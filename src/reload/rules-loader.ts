@@ -22,9 +22,9 @@
  * Files are returned sorted by name, so loads are reproducible (the reference's order is a Go map's, i.e. random).
  * Names are paths relative to the rules directory with `/` separators, e.g. `config.yaml` or `team-a/limits.yaml`.
  *
- * Files are returned as bytes: the service hashes them in slices (content-hash.ts) and hands them to the parse process,
- * which decodes them (reload/parse-off-loop.ts). Decoding, hashing and copying megabytes of text on the serving thread
- * held calls up for tens of milliseconds at every reload and every rescan (issue 12).
+ * Files are returned as bytes, each in an ArrayBuffer of its own: the service hashes them on the thread pool and moves
+ * them to the parse worker, which decodes them (reload/parse-off-loop.ts). Decoding, hashing and copying megabytes of
+ * text on the serving thread held calls up for tens of milliseconds at every reload and every rescan (issue 12).
  */
 import { constants, type Dirent } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
@@ -55,7 +55,7 @@ export interface SkippedFile {
   readonly reason: string;
 }
 
-/** A rule file as read. */
+/** A rule file as read: `bytes` own their ArrayBuffer (nothing else uses it), so it can be transferred. */
 export interface RuleFileBytes {
   readonly name: string;
   readonly bytes: Uint8Array;
@@ -157,7 +157,7 @@ async function readOne(path: string, name: string, link: boolean, files: RuleFil
       if (info.size > RULES_LIMITS.maxFileBytes) {
         throw new ConfigError(name, "", `file is ${info.size} bytes, over the limit of ${RULES_LIMITS.maxFileBytes}`);
       }
-      bytes = await handle.readFile();
+      bytes = owned(await handle.readFile());
     } finally {
       await handle.close();
     }
@@ -170,6 +170,19 @@ async function readOne(path: string, name: string, link: boolean, files: RuleFil
     throw new ConfigError(name, "", `file is over the limit of ${RULES_LIMITS.maxFileBytes} bytes`);
   }
   files.push({ name, bytes });
+}
+
+/**
+ * `buf` if it is alone in its ArrayBuffer, else a copy that is: a small Buffer may sit in Node's shared pool, and an
+ * empty one may be shared.
+ */
+function owned(buf: Buffer): Uint8Array {
+  return soleView(buf) ? buf : new Uint8Array(buf);
+}
+
+/** True when `bytes` spans its whole (non-empty) ArrayBuffer, which may then be transferred without harm to others. */
+export function soleView(bytes: Uint8Array): boolean {
+  return bytes.byteLength > 0 && bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength;
 }
 
 function isDocumentation(name: string): boolean {

@@ -30,7 +30,7 @@
  * - a reload still running after STUCK_AFTER_MS is logged, counted and abandoned (its result is discarded), so one
  *   read that never returns cannot block every later reload;
  * - files that cannot be rule files (FIFOs, sockets, symlink loops, unreadable files) are skipped by the loader
- *   with one log line each and never block a load; parsing runs in a child process (parse-off-loop.ts).
+ *   with one log line each and never block a load; parsing runs in a worker thread (parse-off-loop.ts).
  */
 
 import { type FSWatcher, watch } from "node:fs";
@@ -129,7 +129,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       loadedHash = hash;
       names = files.map((f) => f.name);
       for (const s of skipped) log.warn({ file: s.file, reason: s.reason }, "rule file skipped");
-      // Decoded, parsed and compiled in a child process at the lowest priority; the main thread takes the packed
+      // Decoded, parsed and compiled in a worker, which the files' bytes move to; the main thread takes the packed
       // result (parse-off-loop.ts).
       const loaded = await parser.load(files, RULES_LIMITS.maxRules, opts.mergeDomainConfig);
       const { ruleSet: next, warnings } = loaded;
@@ -141,7 +141,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
         previousVersion: published.previousVersion,
         domains: next.domains.length,
         files: files.length,
-        // Where a load's time went: reading and hashing the files, then parsing and compiling them (parse process).
+        // Where a load's time went: reading and hashing the files, then parsing and compiling them (worker thread).
         readMs: Math.round(t1 - t0),
         parseMs: Math.round(performance.now() - t1),
       };

@@ -80,7 +80,7 @@ export function compileParsed(
 
 /**
  * Compiles parsed files one at a time, in load order, with the checks across files (duplicate domains, duplicate
- * keys of a merged domain): compileParsed's loop, which the parse process runs file by file so that it never holds
+ * keys of a merged domain): compileParsed's loop, which the parse worker runs file by file so that it never holds
  * more than one file's parse (rules/pack.ts).
  */
 export interface FileCompiler {

@@ -1,7 +1,7 @@
 /**
  * Compiles parsed rule files in full (every check, every error as compileParsed gives it) and packs them
- * (packed-format.ts). Runs in the parse process (reload/parse-process.ts), one file at a time (packRuleFiles): each file is checked against those
- * before it and its top-level items are encoded, and then its parse and compile are dropped. So that process never holds
+ * (packed-format.ts). Runs in the parse worker, one file at a time (packRuleFiles): each file is checked against those
+ * before it and its top-level items are encoded, and then its parse and compile are dropped. So the worker never holds
  * more than one file's objects, whose garbage collection was a third of a large load's cost (issue 12). The main
  * thread gets the packed items and compiles each when a call first needs it.
  */
@@ -71,7 +71,7 @@ export function createPacker(opts: CompileOptions): Packer {
 }
 
 /**
- * Parses, checks and packs `files` one at a time, as the parse process does: each file's parse and compile are dropped
+ * Parses, checks and packs `files` one at a time, as the parse worker does: each file's parse and compile are dropped
  * once its items are packed. Throws what compileRuleSet would throw for the same files: as there, a syntax error in any
  * file wins over a compile error, so after the first compile error the remaining files are only parsed. Also throws
  * when the files together hold more than `maxRules` rules (descriptor items, nested ones included), naming the file

@@ -4,7 +4,7 @@
  * Almost always as compact JSON in UTF-8: short field names, fields at their default left out, and every YAML path
  * that is its parent's path plus the usual suffix left out (the encoder leaves a path out only when it is exactly
  * that, so decoding is exact whatever the schema writes). A typical rule takes about 70 bytes instead of the 375 of
- * the item written out in full, which is less to write in the parse process, to hold on the serving thread and to read on
+ * the item written out in full, which is less to write in the worker, to hold on the serving thread and to read on
  * first use (issue 12). JSON is three to four times cheaper to write and read than node:v8's serialization, which
  * stores the rare item JSON cannot hold exactly (a bigint, an infinity or NaN in `metadata` or an extension value).
  */
@@ -16,7 +16,7 @@ import type { RawDescriptor, RawRateLimit, RawReplace } from "./schema.js";
 export const ITEM_JSON = 0;
 export const ITEM_V8 = 1;
 
-/** An encoded item: JSON is kept as its text until packing writes it, so the parse process holds one string per item. */
+/** An encoded item: JSON is kept as its text until packing writes it, so the worker holds one string per item. */
 export type EncodedItem =
   | { readonly encoding: typeof ITEM_JSON; readonly text: string }
   | { readonly encoding: typeof ITEM_V8; readonly bytes: Uint8Array };

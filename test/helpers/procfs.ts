@@ -20,11 +20,11 @@ export function childPids(pid: number): number[] {
   return children.sort((a, b) => a - b);
 }
 
-/** The nice value of each thread of a process (this one by default), by thread id (the main thread's id is the pid). */
-export function threadNices(pid: number | "self" = "self"): Map<number, number> {
+/** The nice value of each thread of this process, by thread id (the main thread's id is the pid). */
+export function threadNices(): Map<number, number> {
   const nices = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`))
-    nices.set(Number(tid), Number(statFields(`/proc/${pid}/task/${tid}/stat`)[16]));
+  for (const tid of readdirSync("/proc/self/task"))
+    nices.set(Number(tid), Number(statFields(`/proc/self/task/${tid}/stat`)[16]));
   return nices;
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError } from "../../../src/domain/errors.js";
-import { decodeRuleFile, readRuleFiles, rulesDirectory } from "../../../src/reload/rules-loader.js";
+import { decodeRuleFile, readRuleFiles, rulesDirectory, soleView } from "../../../src/reload/rules-loader.js";
 
 let tmp: string;
 beforeEach(() => {
@@ -52,6 +52,15 @@ describe("readRuleFiles()", () => {
     expect(files.map((f) => f.name)).toEqual(["a.yml", "notes.txt", "team/b.yaml", "team/deep/c.yaml", "z.yaml"]);
     expect(files.map((f) => decodeRuleFile(f).text)).toEqual(files.map((f) => `# ${f.name}\n`));
     expect(skipped).toEqual([]);
+  });
+
+  it("returns bytes that own their ArrayBuffer, so they can be moved to the parse worker", async () => {
+    put("small.yaml", "domain: s\n"); // a read this small could land in Node's shared Buffer pool
+    put("large.yaml", `domain: l\n${"# padding\n".repeat(2_000)}`);
+    put("empty.yaml", "");
+    const { files } = await readRuleFiles(tmp, false);
+    for (const f of files.filter((x) => x.name !== "empty.yaml")) expect(soleView(f.bytes)).toBe(true);
+    expect(files.map((f) => f.bytes.byteLength)).toEqual([0, 20_010, 10]);
   });
 
   it("decodes UTF-8 as readFile does: a BOM kept, an invalid sequence as U+FFFD", () => {
