@@ -141,11 +141,11 @@ const reloading = await measure(() => {
 clearInterval(poll);
 proc.child.kill("SIGTERM");
 await proc.exited;
-// The service's own account of the reload(s) the rewrite caused: read, parse (worker thread) and compile times.
+// The service's own account of the reload(s) the rewrite caused: read and parse (worker thread) times.
 const reloads = loads()
   .slice(before)
   .map((l) => JSON.parse(l))
-  .map(({ readMs, parseMs, compileMs }) => ({ readMs, parseMs, compileMs }));
+  .map(({ readMs, parseMs }) => ({ readMs, parseMs }));
 /** Calls slower than 5 ms in 500 ms buckets from the first rewrite: "seconds: count, max ms". */
 const timeline = (slow) => {
   const buckets = new Map();

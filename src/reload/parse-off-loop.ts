@@ -24,7 +24,7 @@ import type { DomainOrigin } from "./holder.js";
 import { type RuleFileBytes, soleView } from "./rules-loader.js";
 
 export interface LoadRequest {
-  /** Moved to the worker (their ArrayBuffers transferred): the caller cannot read them afterwards. */
+  /** Moved to the worker: each file's bytes that span their whole ArrayBuffer are transferred, detached here. */
   readonly files: readonly RuleFileBytes[];
   readonly maxRules: number;
   /** MERGE_DOMAIN_CONFIG. */
