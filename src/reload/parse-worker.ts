@@ -1,7 +1,8 @@
 /**
  * Worker-thread entry (parse-off-loop.ts): decodes, parses, shape-checks and compiles rule files one at a time, counts
  * their rules, and hands the main thread the packed rules (rules/pack.ts), their buffers transferred. A load costs
- * 0.2-0.4 s of CPU per 10,000 rules (V8's helper threads included), which on the main thread would hold up every call (issue 12).
+ * 0.2-0.4 s of CPU per 10,000 rules (V8's helper threads included), which on the main thread would hold up every
+ * call (issue 12).
  */
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
