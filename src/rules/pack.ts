@@ -117,7 +117,9 @@ export function packRules(
   opts: CompileOptions,
 ): PackedRules {
   const packer = createPacker(opts);
-  files.forEach((file, i) => packer.add(file, parsed[i] as RawRuleFile));
+  files.forEach((file, i) => {
+    packer.add(file, parsed[i] as RawRuleFile);
+  });
   return packer.finish();
 }
 
