@@ -4,8 +4,7 @@
  *   describeCounterStore("memory", (clock) => createMemoryStore({ clock }), { countKeys: (s) => s.size });
  *
  * Store-agnostic on purpose: every key is built here with a per-suite random prefix (so a shared Redis needs no
- * flush), and the FakeClock starts at the current real minute (window-aligned), so a backend that turns
- * `expiresAtMs` into a real TTL keeps every key alive during the test.
+ * flush), and the FakeClock starts at a whole minute in the real future, away from hour and day ends (makeSuiteClock).
  */
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
@@ -23,9 +22,15 @@ export interface CounterStoreSuiteOptions<S extends CounterStore> {
   readonly countKeys?: (store: S, prefix: string) => Promise<number> | number;
 }
 
-/** A FakeClock at the start of the current real minute. */
+/**
+ * A FakeClock at 12:30:00 UTC of the next day. Always in the real future, so a backend that turned `expiresAtMs` into
+ * a real TTL would keep every key alive during the test; and far from the end of an hour or a day, so that no test's
+ * minute, hour and day windows end together by chance. (The clock used to start at the current real minute, and a test
+ * that counts in both minute and hour windows failed when CI ran in the last minute of an hour.)
+ */
 export function makeSuiteClock(): FakeClock {
-  return new FakeClock(Math.floor(Date.now() / 60_000) * 60_000);
+  const day = 86_400_000;
+  return new FakeClock((Math.floor(Date.now() / day) + 1) * day + 12.5 * 3_600_000);
 }
 
 /** Builds a fixed-window op the way the engine does, for `key` in the clock's current window. */
