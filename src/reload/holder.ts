@@ -4,8 +4,8 @@
  * compiles its own rules however it likes and reports the outcome:
  *
  * - A source publishes its whole rule set each time (a directory rescan, an xDS state-of-the-world response),
- *   compiled on its own (MERGE_DOMAIN_CONFIG applies inside a source), with where each domain came from. It is merged by
- *   domain with the other sources' current sets. A domain that two sources define is a load error of the
+ *   compiled on its own (MERGE_DOMAIN_CONFIG applies inside a source), with where each domain came from. It is merged
+ *   by domain with the other sources' current sets. A domain that two sources define is a load error of the
  *   publishing source, never a silent override: the previous rules keep serving and the error names the domain and
  *   both origins.
  * - A good load is counted (`config_load_success`) and swapped in at once; a failed one (bad rules, unreadable

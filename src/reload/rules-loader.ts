@@ -22,9 +22,10 @@
  * Files are returned sorted by name, so loads are reproducible (the reference's order is a Go map's, i.e. random).
  * Names are paths relative to the rules directory with `/` separators, e.g. `config.yaml` or `team-a/limits.yaml`.
  *
- * Files are returned as bytes, each in an ArrayBuffer of its own: the service hashes them on the thread pool and moves
- * them to the parse worker, which decodes them (reload/parse-off-loop.ts). Decoding, hashing and copying megabytes of
- * text on the serving thread held calls up for tens of milliseconds at every reload and every rescan (issue 12).
+ * Files are returned as bytes, each in an ArrayBuffer of its own: the service hashes them in slices (content-hash.ts)
+ * and moves them to the parse worker, which decodes them (reload/parse-off-loop.ts). Decoding, hashing and copying
+ * megabytes of text on the serving thread held calls up for tens of milliseconds at every reload and every rescan
+ * (issue 12).
  */
 import { constants, type Dirent } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
@@ -55,7 +56,7 @@ export interface SkippedFile {
   readonly reason: string;
 }
 
-/** A rule file as read: `bytes` own their ArrayBuffer (nothing else uses it), so it can be transferred. */
+/** A rule file as read. From readRuleFiles, `bytes` own their ArrayBuffer (nothing else uses it): it can be moved. */
 export interface RuleFileBytes {
   readonly name: string;
   readonly bytes: Uint8Array;
