@@ -23,6 +23,9 @@ export type EncodedItem =
 
 /** The boolean fields of a descriptor, as bits of its `f`. */
 const FLAGS = ["shadowMode", "quotaMode", "detailedMetric", "valueToMetric", "shareThreshold"] as const;
+type Flag = (typeof FLAGS)[number];
+const flagBit = (name: Flag): number => 1 << FLAGS.indexOf(name);
+const hasFlag = (flags: number, name: Flag): boolean => (flags & flagBit(name)) !== 0;
 
 /** A descriptor in compact JSON. `p` is absent when it is the expected path. */
 interface CompactDescriptor {
@@ -84,9 +87,7 @@ function compactDescriptor(d: RawDescriptor, expectedPath: string): CompactDescr
     out.d = d.descriptors.map((child, i) => compactDescriptor(child, `${d.path}.descriptors[${i}]`));
   }
   let flags = 0;
-  FLAGS.forEach((name, bit) => {
-    if (d[name]) flags |= 1 << bit;
-  });
+  for (const name of FLAGS) if (d[name]) flags |= flagBit(name);
   if (flags !== 0) out.f = flags;
   if (d.metadata !== undefined) out.m = d.metadata;
   return out;
@@ -103,11 +104,11 @@ function fullDescriptor(c: CompactDescriptor, expectedPath: string): RawDescript
     rateLimits: c.rs?.map((rl, i) => fullLimit(rl, `${path}.rate_limits[${i}]`)),
     rateLimitsPath: c.rp ?? `${path}.rate_limits`,
     descriptors: (c.d ?? []).map((child, i) => fullDescriptor(child, `${path}.descriptors[${i}]`)),
-    shadowMode: (flags & 1) !== 0,
-    quotaMode: (flags & 2) !== 0,
-    detailedMetric: (flags & 4) !== 0,
-    valueToMetric: (flags & 8) !== 0,
-    shareThreshold: (flags & 16) !== 0,
+    shadowMode: hasFlag(flags, "shadowMode"),
+    quotaMode: hasFlag(flags, "quotaMode"),
+    detailedMetric: hasFlag(flags, "detailedMetric"),
+    valueToMetric: hasFlag(flags, "valueToMetric"),
+    shareThreshold: hasFlag(flags, "shareThreshold"),
     metadata: c.m,
   };
 }
