@@ -24,6 +24,11 @@
  *   directory that was renamed away, e.g. config.yaml replaced by a directory that is then moved out); a change
  *   in between is caught by the read that follows;
  * - a watch error is logged and counted (`config_watch_error`) and re-creates the watcher through a reload;
+ * - every DIRECTORY_CHECK_MS one stat compares the rules directory's identity (device and inode) with the watched
+ *   one: a directory moved away and replaced by another at the same path (`mv config config.old && mv config.new
+ *   config`, or RUNTIME_ROOT itself replaced without the root watch) leaves every inotify watch on the old inodes,
+ *   and chokidar, re-reading the path, finds the same file names and reports nothing. The check reloads within a
+ *   second, with a new watcher;
  * - every RESCAN_INTERVAL_MS the files are read again and hashed; a content hash that differs from the last load's
  *   means the watcher missed a change: logged, counted, reloaded (with a fresh watcher). Its cost is bounded by
  *   the loader's size limits (rules-loader.ts RULES_LIMITS);
@@ -85,6 +90,8 @@ export interface RulesWatcher extends RuleSource {
 /** How often to look for a rules directory that does not exist (yet). */
 const MISSING_DIRECTORY_POLL_MS = 1000;
 const RESCAN_INTERVAL_MS = 5_000;
+/** How often the rules directory's identity is compared with the watched one (one stat). */
+const DIRECTORY_CHECK_MS = 1_000;
 const STUCK_AFTER_MS = 30_000;
 
 /** Creates a watcher; nothing is read or watched until `start()`. */
@@ -105,6 +112,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
   let generation = 0;
   let runningSince = 0;
   let rescanTimer: NodeJS.Timeout | undefined;
+  let directoryTimer: NodeJS.Timeout | undefined;
   let rescanning = false;
   let started = false;
   let closed = false;
@@ -187,6 +195,15 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
     } finally {
       rescanning = false;
     }
+  }
+
+  /** A rules directory that is no longer the watched one (moved away and replaced) reloads with a new watcher. */
+  async function checkDirectory(): Promise<void> {
+    if (closed || running !== undefined || debounce !== undefined || watchedDirId === undefined) return;
+    const id = await directoryId(dir);
+    if (id === watchedDirId || closed || running !== undefined || debounce !== undefined) return;
+    log.info({ dir }, "rules directory replaced; re-creating the watcher");
+    schedule("rules directory replaced");
   }
 
   /** Re-creates the directory watcher when the directory is new (first start, root swap, re-created directory). */
@@ -287,6 +304,8 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       await run("startup");
       rescanTimer = setInterval(() => void rescan(), rescanMs);
       rescanTimer.unref();
+      directoryTimer = setInterval(() => void checkDirectory(), DIRECTORY_CHECK_MS);
+      directoryTimer.unref();
     },
     async close(): Promise<void> {
       if (closed) return;
@@ -294,6 +313,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
       clearTimeout(debounce);
       clearTimeout(poll);
       clearInterval(rescanTimer);
+      clearInterval(directoryTimer);
       rootWatcher?.close();
       await running;
       await dirWatcher?.close();
