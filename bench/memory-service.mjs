@@ -12,8 +12,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { fillKeys } from "./lib/fill-keys.mjs";
 import { encodeRequestFrame, loadGenerated } from "./lib/grpc-wire.mjs";
-import { createLoadRunner, EXPECT } from "./lib/load-generator.mjs";
 import { RULES_ROOT } from "./lib/paths.mjs";
 import { stopChildrenOnSignal } from "./lib/processes.mjs";
 import { startServiceProcess } from "./lib/service-process.mjs";
@@ -56,30 +56,9 @@ const status = (field) =>
   );
 const startRss = status("VmRSS");
 
-/** One call per frame, in order: keeps `inFlight` going until every frame was answered once. */
+/** One pass over every key. */
 async function onePass(expectUsed) {
-  const runner = await createLoadRunner({
-    port: ports.grpc,
-    frames,
-    expect: new Uint8Array(frames.length).fill(EXPECT.OK),
-    allowOk: 0,
-    statuses: 1,
-    connections: 4,
-    inFlight: 64,
-    startAt: 0,
-  });
-  // Slices sized from the measured rate, so the pass ends close to one call per key (a few keys may get a second).
-  let done = 0;
-  let rate = 0;
-  while (done < frames.length) {
-    const ms = rate === 0 ? 500 : Math.min(2_000, Math.max(20, ((frames.length - done) / rate) * 1000));
-    const slice = await runner.runSlice(ms);
-    done = (await runner.totals()).verified; // every answered call, drained ones included
-    rate = slice.rps;
-  }
-  const totals = await runner.totals();
-  await runner.close();
-  return { calls: done, errors: totals.errors, problems: totals.problems.slice(0, 3), expectUsed };
+  return { ...(await fillKeys(ports.grpc, frames)), expectUsed };
 }
 
 const t0 = performance.now();

@@ -15,6 +15,7 @@ import { BENCH_DIR, distPath, REPO_ROOT, RULES_ROOT } from "./paths.mjs";
 import { CLK_TCK, cpuTimes, freePort, spawnPinned, stopProcess, treeCpuTicks, waitForGrpc } from "./processes.mjs";
 import { commandDelta } from "./redis.mjs";
 import { serviceBaseEnv } from "./service-env.mjs";
+import { serviceNodeFlags } from "./service-node-flags.mjs";
 import { makeBenchTls, tlsEnv } from "./tls.mjs";
 import { DOMAIN } from "./workloads.mjs";
 
@@ -92,8 +93,9 @@ async function startVariant(name, workload, ctx, tag) {
   const variant = VARIANTS[name];
   const ports = { grpc: await freePort(), http: await freePort(), debug: await freePort(), metrics: await freePort() };
   const logFile = path.join(ctx.logDir, `${tag}.log`);
-  const node = [process.execPath, ...ctx.nodeFlags];
   const root = variant.base ? ctx.base : REPO_ROOT;
+  // The service as its users start it (its launcher's node flags), then the bench's own --node-flag.
+  const node = [process.execPath, ...(variant.service ? serviceNodeFlags(root) : []), ...ctx.nodeFlags];
   const argv = variant.service
     ? [...node, variant.base ? path.join(root, "dist", "main.js") : distPath("main.js")]
     : [...node, path.join(BENCH_DIR, variant.script), String(ports.grpc)];
