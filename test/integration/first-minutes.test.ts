@@ -1,11 +1,11 @@
 /**
- * The first five minutes of a new user, as the built service behaves for them: `npm start` (node dist/main.js in the
- * repository, no environment) prints one line saying where it listens and what it uses, whatever LOG_LEVEL is; a
+ * The first five minutes of a new user, as the built service behaves for them: `npm start` (docker/ratelimit with
+ * SLUICE_HOME=., which runs node dist/main.js in the repository with the service's node flags; no environment) prints one line saying where it listens and what it uses, whatever LOG_LEVEL is; a
  * broken rule file is one clear log line, not a stack trace; the WORKERS note appears only when WORKERS was set;
  * /json sends its rate-limit headers as real HTTP headers.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,9 +14,19 @@ import { FakeClock } from "../helpers/fake-clock.js";
 import { type Harness, startHarness, waitFor } from "../helpers/service.js";
 import { buildDist, LOOPBACK_ENV, REPO } from "../helpers/sluice-process.js";
 
-/** Runs dist/main.js with exactly `env` (plus PATH) until `until` shows in its output, then stops it. */
-async function runUntil(env: Record<string, string>, until: string): Promise<string> {
-  const child: ChildProcess = spawn(process.execPath, [join(REPO, "dist/main.js")], {
+/** `npm start` without its build step: the command of package.json's start script. */
+const START = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).scripts.start as string;
+
+/** Runs `npm start`'s command with exactly `env` (plus PATH) until `until` shows in its output, then stops it. */
+async function runUntil(
+  env: Record<string, string>,
+  until: string,
+  onStarted?: (pid: number) => void,
+): Promise<string> {
+  // `exec` after the script's leading assignments (SLUICE_HOME=.), so that the shell becomes the service (SIGTERM and
+  // the pid reach node, as they do under npm).
+  const command = START.replace(/^((?:\w+=\S*\s+)*)/, "$1exec ");
+  const child: ChildProcess = spawn("sh", ["-c", command], {
     cwd: REPO,
     env: { PATH: process.env["PATH"] ?? "", ...LOOPBACK_ENV, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -33,6 +43,7 @@ async function runUntil(env: Record<string, string>, until: string): Promise<str
     await waitFor(() => out.includes(until) || child.exitCode !== null, 15_000);
     // Anything else it would print at startup comes right after; give it the rules load.
     await new Promise((r) => setTimeout(r, 300));
+    if (child.pid !== undefined && child.exitCode === null) onStarted?.(child.pid);
   } finally {
     child.kill("SIGTERM");
     await exited;
@@ -54,6 +65,25 @@ describe("npm start, as a new user runs it", () => {
     expect(fields).toMatchObject({ backend: "memory", rulesDir: join(REPO, "config"), logLevel: "warn" });
     for (const listener of ["http", "grpc", "debug"]) expect(fields[listener]).toMatch(/^127\.0\.0\.1:\d+$/);
     expect(out).not.toContain("WORKERS ignored");
+  });
+
+  it("runs node dist/main.js as the image's /bin/ratelimit does, with SLUICE_NODE_FLAGS added", async () => {
+    const cmdline = async (env: Record<string, string>): Promise<string[]> => {
+      let argv: string[] = [];
+      await runUntil(env, "Sluice started", (pid) => {
+        argv = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+          .split("\0")
+          .filter((a) => a !== "");
+      });
+      return argv.slice(1);
+    };
+    expect(await cmdline({})).toEqual(["--enable-source-maps", "dist/main.js"]);
+    expect(await cmdline({ SLUICE_NODE_FLAGS: "--single-threaded-gc --v8-pool-size=1" })).toEqual([
+      "--enable-source-maps",
+      "--single-threaded-gc",
+      "--v8-pool-size=1",
+      "dist/main.js",
+    ]);
   });
 
   it("prints that line even with LOG_LEVEL=error, in JSON too", async () => {
