@@ -17,6 +17,7 @@ import type { RuleFile } from "../../src/rules/schema.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
 import { loopTurnsDuring } from "../helpers/loop-turns.js";
 import { threadNices } from "../helpers/procfs.js";
+import { testWatcherOptions } from "../helpers/rules-watcher.js";
 
 let tmp: string;
 let dir: string;
@@ -47,16 +48,7 @@ async function start(watchRoot = true): Promise<RulesWatcher> {
   writeFileSync(join(dir, "config.yaml"), rules(1));
   const sink = createLogSink("debug");
   lines = sink.lines;
-  watcher = createRulesWatcher({
-    root: tmp,
-    subdirectory: "",
-    appDirectory: "config",
-    ignoreDotFiles: false,
-    watchRoot,
-    mergeDomainConfig: false,
-    log: sink.logger,
-    debounceMs: 50,
-  });
+  watcher = createRulesWatcher(testWatcherOptions(tmp, watchRoot, sink.logger));
   await watcher.start();
   expect(limit()).toBe(1);
   return watcher;
@@ -144,18 +136,8 @@ describe("rules watcher under hostile changes", () => {
     writeFileSync(join(dir, "config.yaml"), rules(1));
     const sink = createLogSink("debug");
     lines = sink.lines;
-    watcher = createRulesWatcher({
-      root: tmp,
-      subdirectory: "",
-      appDirectory: "config",
-      ignoreDotFiles: false,
-      watchRoot: false,
-      mergeDomainConfig: false,
-      log: sink.logger,
-      debounceMs: 50,
-      rescanMs: 100,
-      watchDirectory: false, // a watcher that hears nothing
-    });
+    // A watcher that hears nothing: only the rescan can find the change.
+    watcher = createRulesWatcher(testWatcherOptions(tmp, false, sink.logger, { rescanMs: 100, watchDirectory: false }));
     await watcher.start();
     expect(limit()).toBe(1);
     writeFileSync(join(dir, "config.yaml"), rules(9));

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createRulesWatcher, type RulesWatcher } from "../../src/reload/rules-watcher.js";
 import { createLogSink, type LogLine } from "../helpers/log-sink.js";
+import { testWatcherOptions } from "../helpers/rules-watcher.js";
 
 /** The identity check runs every second; a replacement is found within that, the debounce and a small load. */
 const REPLACED_BOUND_MS = 2_500;
@@ -49,17 +50,7 @@ async function start(watchRoot: boolean): Promise<void> {
   writeFileSync(join(dir, "config.yaml"), rules(1));
   const sink = createLogSink("debug");
   lines = sink.lines;
-  watcher = createRulesWatcher({
-    root,
-    subdirectory: "",
-    appDirectory: "config",
-    ignoreDotFiles: false,
-    watchRoot,
-    mergeDomainConfig: false,
-    log: sink.logger,
-    debounceMs: 50,
-    rescanMs: 600_000,
-  });
+  watcher = createRulesWatcher(testWatcherOptions(root, watchRoot, sink.logger, { rescanMs: 600_000 }));
   await watcher.start();
   expect(limit()).toBe(1);
 }
