@@ -202,7 +202,7 @@ export function createRulesWatcher(opts: RulesWatcherOptions): RulesWatcher {
     if (closed || running !== undefined || debounce !== undefined || watchedDirId === undefined) return;
     const id = await directoryId(dir);
     if (id === watchedDirId || closed || running !== undefined || debounce !== undefined) return;
-    log.info({ dir }, "rules directory replaced; re-creating the watcher");
+    log.info({ dir }, "rules directory moved or replaced; re-creating the watcher");
     schedule("rules directory replaced");
   }
 

@@ -77,7 +77,7 @@ async function editsReloadWithin1s(from: number): Promise<void> {
 /** Checks that the change was found by the directory's identity check (no watch event came), within its bound. */
 const foundReplaced = (ms: number): void => {
   expect(ms).toBeLessThan(REPLACED_BOUND_MS);
-  expect(lines.filter((l) => l.msg === "rules directory replaced; re-creating the watcher")).toHaveLength(1);
+  expect(lines.filter((l) => l.msg === "rules directory moved or replaced; re-creating the watcher")).toHaveLength(1);
   expect(watcher?.stats.watchError).toBe(0);
 };
 
