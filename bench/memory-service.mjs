@@ -12,7 +12,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { fillKeys } from "./lib/fill-keys.mjs";
+import { clientIp, fillKeys } from "./lib/fill-keys.mjs";
 import { encodeRequestFrame, loadGenerated } from "./lib/grpc-wire.mjs";
 import { RULES_ROOT } from "./lib/paths.mjs";
 import { stopChildrenOnSignal } from "./lib/processes.mjs";
@@ -39,11 +39,10 @@ fs.writeFileSync(
 );
 
 const gen = await loadGenerated();
-const ip = (i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const frames = [];
 for (let i = 0; i < KEYS; i++) {
   const override = i % 2 === 1 ? [{ requestsPerUnit: 1000, unit: HOUR }] : [];
-  frames.push(encodeRequestFrame(gen, "mem", [[["ip", ip(i)]]], [], override));
+  frames.push(encodeRequestFrame(gen, "mem", [[["ip", clientIp(i)]]], [], override));
 }
 const { proc, ports } = await startServiceProcess(gen, {
   rulesRoot: root,
@@ -74,7 +73,7 @@ const checks = [];
 for (const i of sample) {
   const body = JSON.stringify({
     domain: "mem",
-    descriptors: [{ entries: [{ key: "ip", value: ip(i) }], hits_addend: 0 }],
+    descriptors: [{ entries: [{ key: "ip", value: clientIp(i) }], hits_addend: 0 }],
   });
   const res = await fetch(`http://127.0.0.1:${ports.http}/json`, { method: "POST", body });
   const json = await res.json();

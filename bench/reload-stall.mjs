@@ -31,7 +31,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { fillKeys } from "./lib/fill-keys.mjs";
+import { clientIp, fillKeys } from "./lib/fill-keys.mjs";
 import { encodeRequestFrame, loadGenerated } from "./lib/grpc-wire.mjs";
 import { createLoadRunner } from "./lib/load-generator.mjs";
 import { RULES_ROOT } from "./lib/paths.mjs";
@@ -106,8 +106,9 @@ const loads = () =>
 while (loads().length === 0) await new Promise((r) => setTimeout(r, 100));
 let filled;
 if (FILL > 0) {
-  const ip = (i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-  const frames = Array.from({ length: FILL }, (_, i) => encodeRequestFrame(gen, "fill", [[["ip", ip(i)]]], [], []));
+  const frames = Array.from({ length: FILL }, (_, i) =>
+    encodeRequestFrame(gen, "fill", [[["ip", clientIp(i)]]], [], []),
+  );
   const t0 = performance.now();
   const { calls, errors } = await fillKeys(ports.grpc, frames);
   filled = { keys: FILL, calls, errors, seconds: Math.round((performance.now() - t0) / 1000) };

@@ -5,6 +5,9 @@
  */
 import { createLoadRunner, EXPECT } from "./load-generator.mjs";
 
+/** The `i`-th distinct client IP (10.0.0.0/8), the key the fill calls carry. */
+export const clientIp = (i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+
 /**
  * @param {number} port the service's gRPC port
  * @param {Uint8Array[]} frames one request frame per key, each expected to answer OK

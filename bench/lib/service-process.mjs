@@ -1,8 +1,9 @@
 /**
  * Starts the built service (`node dist/main.js`) for a bench script: one process, loopback ports, the memory backend
  * unless `env` says otherwise, JSON logs to `logFile`; resolves once it answers gRPC. Returns the process and its
- * ports. Node runs with the checkout's launcher flags (service-node-flags.mjs); SERVICE_NODE_ARGS in the bench's environment (space-separated) go to the service's node before the script,
- * to profile a bench's service: `SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
+ * ports. Node runs with the checkout's launcher flags (service-node-flags.mjs); SERVICE_NODE_ARGS in the bench's
+ * environment (space-separated) go to the service's node after them, before the script, to profile a bench's service:
+ * `SERVICE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`.
  */
 import path from "node:path";
 import { probeFrame } from "./measure.mjs";
