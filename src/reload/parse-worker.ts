@@ -1,24 +1,16 @@
 /**
- * Worker-thread entry (parse-off-loop.ts): decodes, parses, shape-checks and compiles rule files one at a time, counts
- * their rules, and hands the main thread the packed rules (rules/pack.ts), their buffers transferred. A load costs
- * 0.2-0.4 s of CPU per 10,000 rules (V8's helper threads included), which on the main thread would hold up every
- * call (issue 12).
+ * Worker-thread entry (parse-off-loop.ts). Parsing must not take CPU from serving, so this thread first lowers its own
+ * priority, and only then loads the parser (parse-worker-handler.ts): loading and compiling those modules is itself
+ * tens of milliseconds of CPU, which at normal priority competed with the event loop at the start of every large
+ * reload. Messages posted meanwhile wait in the port until the handler listens.
  */
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
-import { parentPort } from "node:worker_threads";
-import { ConfigError } from "../domain/errors.js";
-import { packRuleFiles } from "../rules/pack.js";
-import { transferList } from "../rules/packed-format.js";
-import type { RuleFile } from "../rules/schema.js";
-import type { LoadReply, LoadRequest } from "./parse-off-loop.js";
-import { decodeRuleFile } from "./rules-loader.js";
 
 /**
- * Parsing must not take CPU from serving: on Linux this thread lowers its own priority to the lowest (nice 19), so on
- * a busy machine the event loop gets the core first and a large reload simply takes longer. (setpriority applies to
- * the one thread whose id it is given; /proc/thread-self names this thread.) Elsewhere, or without permission, the
- * priority stays as it is.
+ * On Linux this thread lowers its own priority to the lowest (nice 19), so on a busy machine the event loop gets the
+ * core first and a large reload simply takes longer. (setpriority applies to the one thread whose id it is given;
+ * /proc/thread-self names this thread.) Elsewhere, or without permission, the priority stays as it is.
  */
 function lowerPriority(): void {
   try {
@@ -28,30 +20,6 @@ function lowerPriority(): void {
     // not Linux, or not allowed: parse at normal priority
   }
 }
+
 lowerPriority();
-
-/** The request's files, each decoded only when the packer reaches it (so one file's text is held at a time). */
-function* decoded(request: LoadRequest): Generator<RuleFile> {
-  for (const bytes of request.files) yield decodeRuleFile(bytes);
-}
-
-function load(request: LoadRequest): { reply: LoadReply; transfer: ArrayBuffer[] } {
-  try {
-    const { packed, warnings } = packRuleFiles(decoded(request), {
-      mergeDomainConfig: request.mergeDomainConfig,
-      maxRules: request.maxRules,
-    });
-    return { reply: { ok: true, packed, warnings }, transfer: transferList(packed) };
-  } catch (err) {
-    const reply: LoadReply =
-      err instanceof ConfigError
-        ? { ok: false, configError: { file: err.file, path: err.path, detail: err.detail } }
-        : { ok: false, message: err instanceof Error ? err.message : String(err) };
-    return { reply, transfer: [] };
-  }
-}
-
-parentPort?.on("message", (request: LoadRequest) => {
-  const { reply, transfer } = load(request);
-  parentPort?.postMessage(reply, transfer);
-});
+await import("./parse-worker-handler.js");

@@ -1,5 +1,5 @@
 /**
- * The packed form of a compiled rule set: what the parse worker (reload/parse-worker.ts) hands the main thread
+ * The packed form of a compiled rule set: what the parse worker (reload/parse-worker-handler.ts) hands the main thread
  * instead of the rules themselves (issue 12). Every part is a typed array, so the whole set crosses threads by
  * transfer, without a copy, and lives outside the JavaScript heap: a reload of 50,000 rules costs the event loop
  * no parsing, no compiling and no garbage collection of tens of MB of new objects, and the steady state no marking
