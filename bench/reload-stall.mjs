@@ -20,6 +20,12 @@
  * --fill N first puts N distinct keys in the memory store (one call per client IP on an hour limit), so that both
  * windows run with a large heap: what V8's collector does with a million live counters shows there.
  *
+ * --cycles N instead measures one window of N periods (--period seconds each, default 8) in which every period starts
+ * with a rewrite of the large files (the limit alternates): calls are split into those completed while a reload ran
+ * (first rewrite to the new rules' load) and those completed between reloads, in the same process and window, and
+ * the p99 of each is reported with their ratio. Separate windows drift with the collector's cycle and the machine;
+ * this compares like with like. Calls over 1 ms are kept, so both p99s resolve.
+ *
  * --control writes the same files outside the rules directory instead: nothing reloads, so what the window shows
  * beyond the steady one is the client's own writing (and the machine), the part of a reload's cost that is not
  * the service's.
@@ -50,14 +56,16 @@ const { values: args } = parseArgs({
     control: { type: "boolean", default: false },
     pin: { type: "boolean", default: false },
     fill: { type: "string", default: "0" },
+    cycles: { type: "string", default: "0" },
+    "per-file": { type: "string", default: "10000" },
+    period: { type: "string", default: "8" },
   },
 });
 // Pinned: re-executed on CPU 1; this copy only waits for it and exits with its code.
 if (args.pin && relaunchPinned(1, 0)) await new Promise(() => {});
 stopChildrenOnSignal();
 const RULES = Number(args.rules);
-const PER_FILE = 10_000;
-const windowMs = Number(args.seconds) * 1000;
+const PER_FILE = Number(args["per-file"]);
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-reload-stall-"));
 const dir = path.join(root, "ratelimit", "config");
@@ -114,7 +122,7 @@ if (FILL > 0) {
   filled = { keys: FILL, calls, errors, seconds: Math.round((performance.now() - t0) / 1000) };
 }
 
-async function measure(during, rate) {
+async function measure(during, rate, { seconds = Number(args.seconds), slowMs = 5 } = {}) {
   const runner = await createLoadRunner({
     port: ports.grpc,
     frames: workload.frames,
@@ -124,10 +132,10 @@ async function measure(during, rate) {
     connections: 2,
     inFlight: Number(args["in-flight"] ?? (rate === undefined ? 4 : 256)),
     rate,
-    slowMs: 5,
+    slowMs,
   });
   await runner.runSlice(Number(args.warmup) * 1000, { record: false }); // warm-up
-  const slice = await runner.runSlice(windowMs, { onStart: during });
+  const slice = await runner.runSlice(seconds * 1000, { onStart: during });
   const totals = await runner.totals();
   await runner.close();
   return {
@@ -143,13 +151,17 @@ async function measure(during, rate) {
 // Half the closed-loop rate, measured now, or the rate asked for; undefined is closed loop.
 const rate =
   args.rate === "half" ? Math.round((await measure(undefined, undefined)).rps / 2) : args.rate && Number(args.rate);
+const target = (file) => (args.control ? path.join(root, "elsewhere", path.basename(file)) : file);
+if (args.control) fs.mkdirSync(path.join(root, "elsewhere"));
+if (Number(args.cycles) > 0) {
+  await measureCycles(Number(args.cycles), Number(args.period) * 1000, rate);
+  process.exit(process.exitCode ?? 0);
+}
 const steady = await measure(undefined, rate);
 const before = loads().length;
 let reloadMs;
 let reloadT0;
 let poll;
-const target = (file) => (args.control ? path.join(root, "elsewhere", path.basename(file)) : file);
-if (args.control) fs.mkdirSync(path.join(root, "elsewhere"));
 // The new versions are built before the window and written with the async fs API: the load generator shares this
 // thread, and building or writing 50,000 rules synchronously inside the window would stall the client, not the service.
 // As bytes: encoding a 1 MB string to write it would block the client's loop too (`--control` measures what is left).
@@ -228,3 +240,78 @@ process.stdout.write(`${JSON.stringify(report)}\n`);
 if (!process.env.KEEP) fs.rmSync(root, { recursive: true, force: true });
 if (steady.errors > 0 || reloading.errors > 0 || (filled?.errors ?? 0) > 0 || (reloadMs === undefined) !== args.control)
   process.exitCode = 1;
+
+/** --cycles: reloads every `periodMs` within one window; p99 while reloading against p99 between reloads. */
+async function measureCycles(cycles, periodMs, rate) {
+  const versions = [200, 100].map((limit) =>
+    bigFiles.map((file, n) => ({
+      file,
+      text: Buffer.from(bigText(n, Math.min(PER_FILE, RULES - n * PER_FILE), limit)),
+    })),
+  );
+  /** [first rewrite, rules loaded] of each cycle's reload, in performance.now() time. */
+  const intervals = [];
+  let windowStart = 0;
+  const result = await measure(
+    () => {
+      windowStart = performance.now();
+      for (let c = 0; c < cycles; c++) {
+        setTimeout(
+          async () => {
+            const before = loads().length;
+            const t0 = performance.now();
+            for (const { file, text } of versions[c % 2]) {
+              await fs.promises.writeFile(`${target(file)}.tmp`, text);
+              await fs.promises.rename(`${target(file)}.tmp`, target(file));
+            }
+            const poll = setInterval(() => {
+              if (loads().length > before) {
+                clearInterval(poll);
+                intervals.push([t0, performance.now()]);
+              }
+            }, 20);
+            setTimeout(() => clearInterval(poll), periodMs - 100);
+          },
+          c * periodMs + 500,
+        );
+      }
+    },
+    rate,
+    { seconds: (cycles * periodMs) / 1000 + 1, slowMs: 1 },
+  );
+  proc.child.kill("SIGTERM");
+  await proc.exited;
+  const windowEnd = windowStart + cycles * periodMs + 1000;
+  const reloadingMs = intervals.reduce((n, [a, b]) => n + (b - a), 0);
+  const inReload = (at) => intervals.some(([a, b]) => at >= a && at <= b);
+  /** The p99 of `calls` calls of which `slow` (latencies over 1 ms) are the slow ones; "<1" when fewer than 1%. */
+  const p99 = (slow, calls) => {
+    const sorted = slow.sort((a, b) => b - a);
+    const rank = Math.floor(calls / 100);
+    return rank < sorted.length ? +sorted[rank].toFixed(2) : "<1";
+  };
+  const slowIn = result.slow.filter(([at]) => inReload(at)).map(([, ms]) => ms);
+  const slowOut = result.slow.filter(([at]) => at >= windowStart && !inReload(at)).map(([, ms]) => ms);
+  const callsIn = (result.rps * reloadingMs) / 1000;
+  const callsOut = (result.rps * (windowEnd - windowStart - reloadingMs)) / 1000;
+  const p99In = p99(slowIn, callsIn);
+  const p99Out = p99(slowOut, callsOut);
+  const over5 = (slow, calls) => +((100 * slow.filter((ms) => ms > 5).length) / calls).toFixed(2);
+  const report = {
+    rules: RULES,
+    build: base ?? "this checkout",
+    mode: rate === undefined ? "closed loop" : `open loop, ${rate} calls/s`,
+    pinned: args.pin,
+    control: args.control,
+    cycles,
+    reloads: intervals.length,
+    reloadMs: intervals.map(([a, b]) => Math.round(b - a)),
+    errors: result.errors,
+    betweenReloads: { calls: Math.round(callsOut), p99Ms: p99Out, over5msPct: over5(slowOut, callsOut) },
+    whileReloading: { calls: Math.round(callsIn), p99Ms: p99In, over5msPct: over5(slowIn, callsIn) },
+    p99Ratio: typeof p99In === "number" && typeof p99Out === "number" ? +(p99In / p99Out).toFixed(2) : undefined,
+  };
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  if (!process.env.KEEP) fs.rmSync(root, { recursive: true, force: true });
+  if (result.errors > 0 || (intervals.length !== cycles) !== args.control) process.exitCode = 1;
+}
