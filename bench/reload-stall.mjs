@@ -156,6 +156,27 @@ const rate =
   args.rate === "half" ? Math.round((await measure(undefined, undefined)).rps / 2) : args.rate && Number(args.rate);
 const target = (file) => (args.control ? path.join(root, "elsewhere", path.basename(file)) : file);
 if (args.control) fs.mkdirSync(path.join(root, "elsewhere"));
+// The new versions are built before the window and written with the async fs API: the load generator shares this
+// thread, and building or writing 50,000 rules synchronously inside the window would stall the client, not the service.
+// As bytes: encoding a 1 MB string to write it would block the client's loop too (`--control` measures what is left).
+/** Every large file's text with `limit`, as bytes. */
+const versionWith = (limit) =>
+  bigFiles.map((file, n) => ({ file, text: Buffer.from(bigText(n, Math.min(PER_FILE, RULES - n * PER_FILE), limit)) }));
+/** Writes a version (each file written aside, then renamed over the old one, as deploys do). */
+async function rewrite(version) {
+  for (const { file, text } of version) {
+    await fs.promises.writeFile(`${target(file)}.tmp`, text);
+    await fs.promises.rename(`${target(file)}.tmp`, target(file));
+  }
+}
+/** What both reports start with: the run's setup. */
+const setup = (rate) => ({
+  rules: RULES,
+  build: base ?? "this checkout",
+  mode: rate === undefined ? "closed loop" : `open loop, ${rate} calls/s`,
+  pinned: args.pin,
+  control: args.control,
+});
 if (Number(args.cycles) > 0) {
   await measureCycles(Number(args.cycles), Number(args.period) * 1000, rate);
   process.exit(process.exitCode ?? 0);
@@ -165,21 +186,12 @@ const before = loads().length;
 let reloadMs;
 let reloadT0;
 let poll;
-// The new versions are built before the window and written with the async fs API: the load generator shares this
-// thread, and building or writing 50,000 rules synchronously inside the window would stall the client, not the service.
-// As bytes: encoding a 1 MB string to write it would block the client's loop too (`--control` measures what is left).
-const rewrites = bigFiles.map((file, n) => ({
-  file,
-  text: Buffer.from(bigText(n, Math.min(PER_FILE, RULES - n * PER_FILE), 200)),
-}));
+const rewrites = versionWith(200);
 const reloading = await measure(() => {
   setTimeout(async () => {
     const t0 = performance.now();
     reloadT0 = t0;
-    for (const { file, text } of rewrites) {
-      await fs.promises.writeFile(`${target(file)}.tmp`, text);
-      await fs.promises.rename(`${target(file)}.tmp`, target(file));
-    }
+    await rewrite(rewrites);
     poll = setInterval(() => {
       if (loads().length > before) {
         clearInterval(poll);
@@ -227,12 +239,8 @@ if (reloadMs !== undefined) {
 delete reloading.slow;
 delete steady.slow;
 const report = {
-  rules: RULES,
-  build: base ?? "this checkout",
-  mode: rate === undefined ? "closed loop" : `open loop, ${rate} calls/s`,
-  pinned: args.pin,
+  ...setup(rate),
   filled,
-  control: args.control,
   steady,
   reloading,
   reloadedWithinWindow: reloadMs !== undefined,
@@ -246,12 +254,7 @@ if (steady.errors > 0 || reloading.errors > 0 || (filled?.errors ?? 0) > 0 || (r
 
 /** --cycles: reloads every `periodMs` within one window; p99 while reloading against p99 between reloads. */
 async function measureCycles(cycles, periodMs, rate) {
-  const versions = [200, 100].map((limit) =>
-    bigFiles.map((file, n) => ({
-      file,
-      text: Buffer.from(bigText(n, Math.min(PER_FILE, RULES - n * PER_FILE), limit)),
-    })),
-  );
+  const versions = [versionWith(200), versionWith(100)];
   /** [first rewrite, rules loaded] of each cycle's reload, in performance.now() time. */
   const intervals = [];
   let windowStart = 0;
@@ -263,10 +266,7 @@ async function measureCycles(cycles, periodMs, rate) {
           async () => {
             const before = loads().length;
             const t0 = performance.now();
-            for (const { file, text } of versions[c % 2]) {
-              await fs.promises.writeFile(`${target(file)}.tmp`, text);
-              await fs.promises.rename(`${target(file)}.tmp`, target(file));
-            }
+            await rewrite(versions[c % 2]);
             // --control: nothing reloads; the time a reload would have taken (CONTROL_RELOAD_MS) stands in for it.
             if (args.control) setTimeout(() => intervals.push([t0, performance.now()]), CONTROL_RELOAD_MS);
             const poll = setInterval(() => {
@@ -303,11 +303,7 @@ async function measureCycles(cycles, periodMs, rate) {
   const p99Out = p99(slowOut, callsOut);
   const over5 = (slow, calls) => +((100 * slow.filter((ms) => ms > 5).length) / calls).toFixed(2);
   const report = {
-    rules: RULES,
-    build: base ?? "this checkout",
-    mode: rate === undefined ? "closed loop" : `open loop, ${rate} calls/s`,
-    pinned: args.pin,
-    control: args.control,
+    ...setup(rate),
     cycles,
     reloads: intervals.length,
     reloadMs: intervals.map(([a, b]) => Math.round(b - a)),
