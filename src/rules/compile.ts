@@ -80,34 +80,62 @@ export function compileParsed(
 
 /**
  * Compiles parsed files one at a time, in load order, with the checks across files (duplicate domains, duplicate
- * keys of a merged domain): compileParsed's loop, which the parse worker runs file by file so that it never holds
- * more than one file's parse (rules/pack.ts).
+ * keys of a merged domain): compileParsed's loop, which the parse worker runs file by file, and item by item, so that
+ * it never holds more than one file's parse (rules/pack.ts).
  */
 export interface FileCompiler {
   /** The top-level nodes of `file`; throws the ConfigError compileParsed would give for it after those before it. */
   add(file: RawRuleFile): RuleNode[];
+  /**
+   * Starts file `name` of `domain`, whose top-level items are then given one at a time: add() in steps, throwing the
+   * same errors. Nothing is recorded until commit(), so a file given up halfway leaves the compiler as it was.
+   */
+  begin(name: string, domain: string): FileItems;
+}
+
+export interface FileItems {
+  /** The next top-level item's node. */
+  item(raw: RawDescriptor): RuleNode;
+  /** Records the file: its domain and the composite keys its items used. */
+  commit(): void;
 }
 
 export function createFileCompiler(opts: CompileOptions): FileCompiler {
   /** Per domain: the first file that defined it and the composite keys its top level uses so far. */
   const tops = new Map<string, { composites: Set<string>; file: string }>();
+  const begin = (name: string, domain: string): FileItems => {
+    if (domain === "") throw new ConfigError(name, "domain", "config file cannot have empty domain");
+    const top = tops.get(domain);
+    if (top !== undefined && !opts.mergeDomainConfig) {
+      throw new ConfigError(
+        name,
+        "domain",
+        `duplicate domain '${domain}' in config file (also in ${top.file}; set MERGE_DOMAIN_CONFIG=true to merge)`,
+      );
+    }
+    const scope = rootScope({ name, domain }, opts.onWarning);
+    const added = new Set<string>();
+    // The keys of the domain's earlier files count, and this file's own; only its own are added until commit().
+    const composites: CompositeKeys = {
+      has: (composite) => added.has(composite) || top?.composites.has(composite) === true,
+      add: (composite) => added.add(composite),
+    };
+    return {
+      item: (raw) => buildNodes(scope, [raw], composites)[0] as RuleNode,
+      commit() {
+        if (top === undefined) tops.set(domain, { composites: added, file: name });
+        else for (const composite of added) top.composites.add(composite);
+      },
+    };
+  };
   return {
     add(file) {
-      if (file.domain === "") throw new ConfigError(file.name, "domain", "config file cannot have empty domain");
-      let top = tops.get(file.domain);
-      if (top !== undefined && !opts.mergeDomainConfig) {
-        throw new ConfigError(
-          file.name,
-          "domain",
-          `duplicate domain '${file.domain}' in config file (also in ${top.file}; set MERGE_DOMAIN_CONFIG=true to merge)`,
-        );
-      }
-      if (top === undefined) {
-        top = { composites: new Set(), file: file.name };
-        tops.set(file.domain, top);
-      }
-      return buildNodes(rootScope(file, opts.onWarning), file.descriptors, top.composites);
+      const items = begin(file.name, file.domain);
+      const nodes = file.descriptors.map((raw) => items.item(raw));
+      items.commit();
+      return nodes;
     },
+    begin,
   };
 }
 
@@ -125,8 +153,11 @@ function rootScope(file: { readonly name: string; readonly domain: string }, war
   return { ...base, overrides: [], metricLevels: [] };
 }
 
+/** The composite keys already used at one level of descriptors. */
+type CompositeKeys = Pick<Set<string>, "has" | "add">;
+
 /** Builds one `descriptors:` list; `composites` holds the keys already used at this level (merge across files). */
-function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: Set<string>): RuleNode[] {
+function buildNodes(scope: Scope, items: readonly RawDescriptor[], composites: CompositeKeys): RuleNode[] {
   const nodes: RuleNode[] = [];
   for (const item of items) {
     if (item.key === "") throw new ConfigError(scope.file, `${item.path}.key`, "descriptor has empty key");

@@ -1,8 +1,10 @@
 /**
  * Compiles parsed rule files in full (every check, every error as compileParsed gives it) and packs them
- * (packed-format.ts). Runs in the parse worker, one file at a time (packRuleFiles): each file is checked against those
- * before it and its top-level items are encoded, and then its parse and compile are dropped. So the worker never holds
- * more than one file's objects, whose garbage collection was a third of a large load's cost (issue 12). The main
+ * (packed-format.ts). Runs in the parse worker, one file at a time (packRuleFiles), and within a file one top-level
+ * item at a time where its layout allows: each item is read, checked against those before it and encoded, and then
+ * its parse and compile are dropped. So the worker holds no more than one item's objects besides the encoded ones.
+ * Built a file at a time, those objects outlived the young collections of their building, and copying them was most of
+ * the work of V8's helper threads, which take the serving thread's core at normal priority (issue 12). The main
  * thread gets the packed items and compiles each when a call first needs it.
  */
 import { ConfigError } from "../domain/errors.js";
@@ -10,7 +12,14 @@ import { type CompileOptions, createFileCompiler, createVersion } from "./compil
 import { compositeKey } from "./match.js";
 import { hashOf, META, META_FIELDS, type PackedDomain, type PackedRules, tableSize } from "./packed-format.js";
 import { type EncodedItem, encodedLength, encodeItem, writeEncoded } from "./packed-item.js";
-import { type ConfigWarning, parseRuleFile, type RawDescriptor, type RawRuleFile, type RuleFile } from "./schema.js";
+import {
+  type ConfigWarning,
+  parseRuleFile,
+  type RawDescriptor,
+  type RawRuleFile,
+  type RuleFile,
+  streamRuleFile,
+} from "./schema.js";
 import { isWildcard } from "./wildcard.js";
 
 export interface Packer {
@@ -19,51 +28,85 @@ export interface Packer {
    * ConfigError compileParsed would give; the packer is then unusable.
    */
   add(file: RuleFile, parsed: RawRuleFile): void;
+  /**
+   * add() one top-level item at a time: starts `file`, whose domain is `domain`. Throws add()'s errors as they come
+   * (the packer is then unusable, unless nothing was committed). Nothing is recorded until commit().
+   */
+  begin(file: RuleFile, domain: string): PackItems;
   /** The packed rules of every file added, in load order. */
   finish(): PackedRules;
 }
 
-/** One domain's top-level items so far, in load order. */
-interface DomainParts {
-  readonly name: string;
-  readonly files: string[];
+export interface PackItems {
+  /** Checks and encodes the file's next top-level item. */
+  item(raw: RawDescriptor): void;
+  /** Records the file and its items. */
+  commit(): void;
+}
+
+/** Top-level items in load order: one domain's so far, or one file's until it is committed. */
+interface Items {
   readonly composites: string[];
   readonly keyLengths: number[];
   readonly encoded: EncodedItem[];
-  readonly fileIndex: number[];
+  /** Indexes (into these lists) of the items whose value is a wildcard pattern. */
   readonly patterns: number[];
 }
+
+/** One domain's top-level items so far, in load order. */
+interface DomainParts extends Items {
+  readonly name: string;
+  readonly files: string[];
+  readonly fileIndex: number[];
+}
+
+const noItems = (): Items => ({ composites: [], keyLengths: [], encoded: [], patterns: [] });
 
 export function createPacker(opts: CompileOptions): Packer {
   const compiler = createFileCompiler(opts);
   const version = createVersion(opts.mergeDomainConfig);
   const domains = new Map<string, DomainParts>();
+  const commit = (file: RuleFile, domain: string, items: Items): void => {
+    version.add(file);
+    let parts = domains.get(domain);
+    if (parts === undefined) {
+      parts = { name: domain, files: [], fileIndex: [], ...noItems() };
+      domains.set(domain, parts);
+    }
+    const index = parts.files.push(file.name) - 1;
+    const offset = parts.composites.length;
+    for (const i of items.patterns) parts.patterns.push(offset + i);
+    for (let i = 0; i < items.composites.length; i++) {
+      parts.composites.push(items.composites[i] as string);
+      parts.keyLengths.push(items.keyLengths[i] as number);
+      parts.encoded.push(items.encoded[i] as EncodedItem);
+      parts.fileIndex.push(index);
+    }
+  };
+  const begin = (file: RuleFile, domain: string): PackItems => {
+    const checks = compiler.begin(file.name, domain);
+    const items = noItems();
+    return {
+      item(raw) {
+        checks.item(raw); // the checks; the node is dropped
+        if (raw.value !== "" && isWildcard(raw.value)) items.patterns.push(items.composites.length);
+        items.composites.push(compositeKey(raw.key, raw.value));
+        items.keyLengths.push(raw.key.length);
+        items.encoded.push(encodeItem(raw));
+      },
+      commit() {
+        checks.commit();
+        commit(file, domain, items);
+      },
+    };
+  };
   return {
     add(file, parsed) {
-      version.add(file);
-      compiler.add(parsed); // the checks; the nodes are dropped
-      let parts = domains.get(parsed.domain);
-      if (parts === undefined) {
-        parts = {
-          name: parsed.domain,
-          files: [],
-          composites: [],
-          keyLengths: [],
-          encoded: [],
-          fileIndex: [],
-          patterns: [],
-        };
-        domains.set(parsed.domain, parts);
-      }
-      const index = parts.files.push(parsed.name) - 1;
-      for (const item of parsed.descriptors) {
-        if (item.value !== "" && isWildcard(item.value)) parts.patterns.push(parts.composites.length);
-        parts.composites.push(compositeKey(item.key, item.value));
-        parts.keyLengths.push(item.key.length);
-        parts.encoded.push(encodeItem(item));
-        parts.fileIndex.push(index);
-      }
+      const items = begin(file, parsed.domain);
+      for (const raw of parsed.descriptors) items.item(raw);
+      items.commit();
     },
+    begin,
     finish() {
       return { version: version.digest(), domains: [...domains.values()].map(packDomain) };
     },
@@ -71,30 +114,37 @@ export function createPacker(opts: CompileOptions): Packer {
 }
 
 /**
- * Parses, checks and packs `files` one at a time, as the parse worker does: each file's parse and compile are dropped
- * once its items are packed. Throws what compileRuleSet would throw for the same files: as there, a syntax error in any
- * file wins over a compile error, so after the first compile error the remaining files are only parsed. Also throws
- * when the files together hold more than `maxRules` rules (descriptor items, nested ones included), naming the file
- * that goes over. Warnings come in compileRuleSet's order: every file's parse, then the compile's.
+ * Parses, checks and packs `files` one at a time, as the parse worker does, and each file one top-level item at a time
+ * where its layout allows (schema.ts streamRuleFile): only one item's parse and compile are alive at once. Throws what
+ * compileRuleSet would throw for the same files: as there, a syntax error in any file wins over a compile error, so
+ * after the first compile error the remaining files are only parsed. Also throws when the files together hold more
+ * than `maxRules` rules (descriptor items, nested ones included), naming the file that goes over. Warnings come in
+ * compileRuleSet's order: every file's parse, then the compile's. `wholeChars` is the length of the files read whole,
+ * whose parse was held at once (what the parse worker's heap may have grown by).
  */
 export function packRuleFiles(
   files: Iterable<RuleFile>,
   opts: CompileOptions & { readonly maxRules: number },
-): { packed: PackedRules; warnings: ConfigWarning[] } {
-  const parseWarnings: ConfigWarning[] = [];
-  const compileWarnings: ConfigWarning[] = [];
-  const packer = createPacker({ mergeDomainConfig: opts.mergeDomainConfig, onWarning: (w) => compileWarnings.push(w) });
+): { packed: PackedRules; warnings: ConfigWarning[]; wholeChars: number } {
+  const warnings: Warnings = { parse: [], compile: [] };
+  const packer = createPacker({
+    mergeDomainConfig: opts.mergeDomainConfig,
+    onWarning: (w) => warnings.compile.push(w),
+  });
   let rules = 0;
-  const count = (ds: readonly RawDescriptor[]): void => {
-    for (const d of ds) {
-      rules++;
-      count(d.descriptors);
-    }
-  };
+  let wholeChars = 0;
   let compileError: ConfigError | undefined;
   for (const file of files) {
-    const raw = parseRuleFile(file, (w) => parseWarnings.push(w));
-    count(raw.descriptors);
+    if (compileError === undefined) {
+      const streamed = packStreamed(packer, file, opts.maxRules - rules, warnings);
+      if (streamed !== undefined) {
+        rules += streamed;
+        continue;
+      }
+    }
+    const raw = parseRuleFile(file, (w) => warnings.parse.push(w));
+    wholeChars += file.text.length;
+    rules += countRules(raw.descriptors);
     if (rules > opts.maxRules) {
       throw new ConfigError(file.name, "", `rule files together hold more than ${opts.maxRules} rules`);
     }
@@ -107,7 +157,51 @@ export function packRuleFiles(
     }
   }
   if (compileError !== undefined) throw compileError;
-  return { packed: packer.finish(), warnings: [...parseWarnings, ...compileWarnings] };
+  return { packed: packer.finish(), warnings: [...warnings.parse, ...warnings.compile], wholeChars };
+}
+
+interface Warnings {
+  readonly parse: ConfigWarning[];
+  readonly compile: ConfigWarning[];
+}
+
+/**
+ * Packs `file` one top-level item at a time and returns its rule count; or returns undefined, having recorded nothing
+ * (its warnings taken back), when the file is to be read whole: its layout is not one streamRuleFile reads, or it
+ * holds an error or more than `rulesLeft` rules. The whole read then reports exactly what compileRuleSet would (a
+ * syntax error further on wins over an error found here).
+ */
+function packStreamed(packer: Packer, file: RuleFile, rulesLeft: number, warnings: Warnings): number | undefined {
+  const marks = [warnings.parse.length, warnings.compile.length] as const;
+  const readWhole = (): undefined => {
+    warnings.parse.length = marks[0];
+    warnings.compile.length = marks[1];
+    return undefined;
+  };
+  try {
+    const streamed = streamRuleFile(file, (w) => warnings.parse.push(w));
+    if (streamed === undefined) return readWhole();
+    const items = packer.begin(file, streamed.domain);
+    let rules = 0;
+    for (const raw of streamed.items) {
+      if (raw === undefined) return readWhole();
+      rules += countRules([raw]);
+      if (rules > rulesLeft) return readWhole();
+      items.item(raw);
+    }
+    items.commit();
+    return rules;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return readWhole();
+  }
+}
+
+/** Descriptor items, nested ones included. */
+function countRules(descriptors: readonly RawDescriptor[]): number {
+  let rules = 0;
+  for (const d of descriptors) rules += 1 + countRules(d.descriptors);
+  return rules;
 }
 
 /** Packs files parsed beforehand, all at once (tests and benches). */

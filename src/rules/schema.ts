@@ -6,12 +6,14 @@
  * the reference's decoder does not read it (e.g. `shadow_mode` inside `rate_limit`) is accepted and ignored as the
  * reference does, and reported through the warning sink so the loader can log it.
  */
-import { isMap, isScalar, type Node, parseDocument, type YAMLMap } from "yaml";
+import { isMap, isScalar, isSeq, type Node, parseDocument, type YAMLMap } from "yaml";
 import { ConfigError } from "../domain/errors.js";
+import { chunkItems } from "./item-chunks.js";
 import { EXTENSION_KEYS, type RawExtension, readExtensions } from "./limit-keys.js";
 import { readPlainYaml } from "./plain-yaml.js";
 import {
   checkGeneric,
+  childPath,
   describe,
   fail,
   fields,
@@ -117,15 +119,77 @@ const ALL_KEYS: ReadonlySet<string> = new Set([...VALID_KEYS, "rate_limits", ...
 export function parseRuleFile(file: RuleFile, warn?: WarningSink): RawRuleFile {
   // Most rule files are in the plain subset plain-yaml.ts reads, ten times faster than yaml; the rest go to yaml.
   const plain = readPlainYaml(file.text);
-  const ctx: YamlContext = { file: file.name, validKeys: ALL_KEYS, doc: undefined, aliases: 0 };
+  const ctx = contextOf(file);
   const root = plain !== undefined ? plain : resolve(ctx, parseWithYaml(file, ctx));
-  if (root === null || (isScalar(root) && root.value === null)) return { name: file.name, domain: "", descriptors: [] };
+  const top = readTop(ctx, root, warn);
+  return {
+    name: file.name,
+    domain: top.domain,
+    descriptors: readDescriptors(ctx, top.descriptors, "descriptors", warn),
+  };
+}
+
+/** parseRuleFile's result with its top-level items read one at a time, as `items` is iterated. */
+export interface StreamedRuleFile {
+  readonly name: string;
+  readonly domain: string;
+  /**
+   * The top-level descriptor items in order, each read as parseRuleFile reads it, its warnings given when it is read.
+   * An undefined item means the rest of the file is outside what plain-yaml.ts reads: read the file with
+   * parseRuleFile instead.
+   */
+  readonly items: Iterable<RawDescriptor | undefined>;
+}
+
+/**
+ * Reads `file` one top-level item at a time (rules/item-chunks.ts), so that no more than one item's syntax tree is
+ * alive at once (issue 12). Undefined when the file is not in the usual layout or plain-yaml.ts's subset: read it with
+ * parseRuleFile. Throws what parseRuleFile would throw for the parts read so far; as a later part of the file may hold
+ * an error that parseRuleFile reports first, a caller reports errors by reading the file with parseRuleFile.
+ */
+export function streamRuleFile(file: RuleFile, warn?: WarningSink): StreamedRuleFile | undefined {
+  const chunks = chunkItems(file.text);
+  const skeleton = chunks === undefined ? undefined : readPlainYaml(chunks.skeleton);
+  if (chunks === undefined || skeleton === undefined || skeleton === null) return undefined;
+  const ctx = contextOf(file);
+  const top = readTop(ctx, skeleton, warn);
+  return { name: file.name, domain: top.domain, items: streamItems(ctx, chunks.items, warn) };
+}
+
+function* streamItems(
+  ctx: YamlContext,
+  texts: Iterable<string>,
+  warn: WarningSink | undefined,
+): Generator<RawDescriptor | undefined> {
+  let index = 0;
+  for (const text of texts) {
+    // Each piece is a sequence of one item, at the indentation the sequence has in the file.
+    const seq = readPlainYaml(text);
+    const item = isSeq(seq) && seq.items.length === 1 ? seq.items[0] : undefined;
+    if (!isMap(item)) {
+      yield undefined;
+      return;
+    }
+    yield readDescriptor(ctx, item, childPath("descriptors", index++), warn);
+  }
+}
+
+function contextOf(file: RuleFile): YamlContext {
+  return { file: file.name, validKeys: ALL_KEYS, doc: undefined, aliases: 0 };
+}
+
+/** The root mapping's fields: its domain and its `descriptors:` node; an empty document has neither. */
+function readTop(
+  ctx: YamlContext,
+  root: Node | null,
+  warn: WarningSink | undefined,
+): { domain: string; descriptors: Node | null } {
+  if (root === null || (isScalar(root) && root.value === null)) return { domain: "", descriptors: null };
   if (!isMap(root)) fail(ctx, "", `expected a mapping with domain: and descriptors:, got ${describe(root)}`);
   const known = knownFields(ctx, root, "", TOP_KEYS, warn);
   return {
-    name: file.name,
     domain: readString(ctx, known.get("domain") ?? null, "domain"),
-    descriptors: readDescriptors(ctx, known.get("descriptors") ?? null, "descriptors", warn),
+    descriptors: known.get("descriptors") ?? null,
   };
 }
 
