@@ -1,8 +1,11 @@
 /**
  * Parses and compiles rule files in a worker thread (parse-worker.ts), so a load never stalls serving: the event loop
- * only receives the result. One worker is kept between loads (starting one costs tens of milliseconds, and hundreds
- * from TypeScript sources) and loads go to it one at a time; after a load of more than RECYCLE_AFTER_BYTES it is
- * thrown away, which returns all the memory a large parse took.
+ * only receives the result. One worker is kept between loads and loads go to it one at a time. Kept, it starts no
+ * isolate and compiles none of its code again: starting one costs tens of milliseconds, hundreds from TypeScript
+ * sources, and the optimizing compiles of a new worker's code run on V8's helper threads at normal priority, beside
+ * the serving thread (issue 12). Files in the usual layout are read one item at a time (rules/pack.ts) and leave
+ * little behind; after a load that read more than RECYCLE_AFTER_BYTES of rules whole, the worker is thrown away,
+ * which returns all the memory that parse took.
  *
  * The result crosses as packed rules (rules/packed-format.ts): typed arrays moved, not copied, to this thread, outside
  * its heap. So a reload of 50,000 rules costs the event loop neither the structured clone of the parsed rules (about
@@ -33,7 +36,13 @@ export interface LoadRequest {
 
 /** What the worker posts back for a LoadRequest (the packed rules' buffers transferred). */
 export type LoadReply =
-  | { readonly ok: true; readonly packed: PackedRules; readonly warnings: ConfigWarning[] }
+  | {
+      readonly ok: true;
+      readonly packed: PackedRules;
+      readonly warnings: ConfigWarning[];
+      /** Characters of the files read whole rather than item by item (rules/pack.ts packRuleFiles). */
+      readonly wholeChars: number;
+    }
   | { readonly ok: false; readonly configError: { file: string; path: string; detail: string } }
   | { readonly ok: false; readonly message: string };
 
@@ -108,7 +117,8 @@ export function createRuleParser(): RuleParser {
       w.postMessage(message, transfer);
     });
 
-  const run = async (request: LoadRequest): Promise<LoadedRules> => {
+  /** The load's rules, and how much of them the worker read whole. */
+  const run = async (request: LoadRequest): Promise<{ loaded: LoadedRules; wholeChars: number }> => {
     const w = worker ?? startWorker();
     worker = w;
     // Moved, not copied. Only a view that spans its whole buffer is moved, so a pooled Buffer (Buffer.from of a short
@@ -126,11 +136,12 @@ export function createRuleParser(): RuleParser {
     }
     const { domains } = reply.packed;
     const origin = (domain: string): string => domains.find((d) => d.name === domain)?.files[0] ?? "?";
-    return { ruleSet: ruleSetFromPacked(reply.packed), warnings: reply.warnings, origin };
+    const loaded = { ruleSet: ruleSetFromPacked(reply.packed), warnings: reply.warnings, origin };
+    return { loaded, wholeChars: reply.wholeChars };
   };
 
-  const recycleAfter = async (bytes: number): Promise<void> => {
-    if (bytes > RECYCLE_AFTER_BYTES && worker !== undefined) {
+  const recycleAfter = async (wholeBytes: number): Promise<void> => {
+    if (wholeBytes > RECYCLE_AFTER_BYTES && worker !== undefined) {
       const w = worker;
       worker = undefined;
       await w.terminate();
@@ -142,12 +153,17 @@ export function createRuleParser(): RuleParser {
     maxRules: number,
     mergeDomainConfig: boolean,
   ): Promise<LoadedRules> => {
-    const bytes = files.reduce((n, f) => n + f.bytes.byteLength, 0);
-    const done = queue.then(() => run({ files, maxRules, mergeDomainConfig }));
-    // The next load waits for this one, and for the worker's recycling if this one was large.
+    // A failed load is taken to have read every file whole (an error is reported from the whole read).
+    let wholeBytes = files.reduce((n, f) => n + f.bytes.byteLength, 0);
+    const done = queue.then(async () => {
+      const { loaded, wholeChars } = await run({ files, maxRules, mergeDomainConfig });
+      wholeBytes = wholeChars;
+      return loaded;
+    });
+    // The next load waits for this one, and for the worker's recycling if this one read much whole.
     queue = done.then(
-      () => recycleAfter(bytes),
-      () => recycleAfter(bytes),
+      () => recycleAfter(wholeBytes),
+      () => recycleAfter(wholeBytes),
     );
     return done;
   };

@@ -1,7 +1,7 @@
 /**
  * The rule parser's work, loaded by its worker thread's entry (parse-worker.ts) once that thread runs at low
- * priority: decodes, parses, shape-checks and compiles rule files one at a time, counts their rules, and hands the
- * main thread the packed rules (rules/pack.ts), their buffers transferred. A load costs 0.2-0.4 s of CPU per 10,000
+ * priority: decodes, parses, shape-checks and compiles rule files one at a time (one item at a time where the layout
+ * allows), counts their rules, and hands the main thread the packed rules (rules/pack.ts), their buffers transferred. A load costs 0.2-0.4 s of CPU per 10,000
  * rules (V8's helper threads included), which on the main thread would hold up every call (issue 12).
  */
 import { parentPort } from "node:worker_threads";
@@ -19,11 +19,11 @@ function* decoded(request: LoadRequest): Generator<RuleFile> {
 
 function load(request: LoadRequest): { reply: LoadReply; transfer: ArrayBuffer[] } {
   try {
-    const { packed, warnings } = packRuleFiles(decoded(request), {
+    const { packed, warnings, wholeChars } = packRuleFiles(decoded(request), {
       mergeDomainConfig: request.mergeDomainConfig,
       maxRules: request.maxRules,
     });
-    return { reply: { ok: true, packed, warnings }, transfer: transferList(packed) };
+    return { reply: { ok: true, packed, warnings, wholeChars }, transfer: transferList(packed) };
   } catch (err) {
     const reply: LoadReply =
       err instanceof ConfigError

@@ -272,4 +272,34 @@ describe("rule size limits", () => {
       }
     },
   );
+
+  it.runIf(process.platform === "linux")(
+    "keeps its worker after a large load read item by item, and replaces it after one read whole",
+    async () => {
+      // Over 1 MiB of rules (RECYCLE_AFTER_BYTES). Indented by one space, the same rules are valid YAML, but not the
+      // layout that is read item by item, so that file is read whole.
+      let text = "domain: big\ndescriptors:\n";
+      for (let i = 0; i < 14_000; i++) {
+        text += `  - key: user\n    value: u${i}\n    rate_limit: { unit: minute, requests_per_unit: 100 }\n`;
+      }
+      expect(text.length).toBeGreaterThan(1024 * 1024);
+      const indented = text.replace(/^/gm, " ").trimEnd();
+      const parser = createRuleParser();
+      /** The worker: the one thread of this process at nice 19 after a load. */
+      const workerAfter = async (files: RuleFile[]): Promise<number> => {
+        await parser.load(asBytes(files), RULES_LIMITS.maxRules, false);
+        const niced = [...threadNices()].filter(([, nice]) => nice === 19).map(([tid]) => tid);
+        expect(niced).toHaveLength(1);
+        return niced[0] as number;
+      };
+      try {
+        const first = await workerAfter([{ name: "big.yaml", text }]);
+        expect(await workerAfter([{ name: "a.yaml", text: rules(1) }])).toBe(first);
+        expect(await workerAfter([{ name: "big.yaml", text: indented }])).toBe(first);
+        expect(await workerAfter([{ name: "a.yaml", text: rules(2) }])).not.toBe(first);
+      } finally {
+        await parser.close();
+      }
+    },
+  );
 });
