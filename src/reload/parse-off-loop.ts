@@ -69,12 +69,18 @@ const RECYCLE_AFTER_BYTES = 1024 * 1024;
 const FROM_SOURCE = import.meta.url.endsWith(".ts");
 const WORKER_URL = new URL(FROM_SOURCE ? "./parse-worker.ts" : "./parse-worker.js", import.meta.url);
 
+/**
+ * The worker's young generation: read item by item, almost nothing a load allocates outlives it, so a small one costs
+ * no more work, and the kept worker holds 8 MB there between loads instead of V8's default of up to 32 MB.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 8 };
+
 function startWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL);
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { resourceLimits: WORKER_LIMITS });
   // tsx/esm/api's ESM build (the `import` export; createRequire resolves the `require` one, which is not usable here).
   const tsxApi = new URL("./api/index.mjs", pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm"))).href;
   const code = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
-  return new Worker(code, { eval: true });
+  return new Worker(code, { eval: true, resourceLimits: WORKER_LIMITS });
 }
 
 /** Creates the parser; the worker starts with the first parse. */
