@@ -23,8 +23,13 @@ export function childPids(pid: number): number[] {
 /** The nice value of each thread of this process, by thread id (the main thread's id is the pid). */
 export function threadNices(): Map<number, number> {
   const nices = new Map<number, number>();
-  for (const tid of readdirSync("/proc/self/task"))
-    nices.set(Number(tid), Number(statFields(`/proc/self/task/${tid}/stat`)[16]));
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      nices.set(Number(tid), Number(statFields(`/proc/self/task/${tid}/stat`)[16]));
+    } catch {
+      // exited meanwhile (a worker thread that was just terminated)
+    }
+  }
   return nices;
 }
 
