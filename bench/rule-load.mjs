@@ -3,12 +3,16 @@
  * What loading N rules costs, step by step, in this process (no service, no load): reading the YAML with Sluice's
  * plain reader against the `yaml` library (the ratio is the figure; both in the same run), the schema walk, the
  * whole compile (what the parse worker does to check the files), packing, and compiling one top-level item on first
- * use (what the serving thread pays per item after a reload). Run `npx tsc -p tsconfig.json` first.
+ * use (what the serving thread pays per item after a reload). First, the parse worker's whole job through the real
+ * parser (reload/parse-off-loop.ts), each load's wall time and the process's CPU (V8's helper threads included), for
+ * the rules as written, which it reads one top-level item at a time, and for the same rules indented by one space,
+ * which it reads a file at a time. Run `npx tsc -p tsconfig.json` first.
  *
  *   node bench/rule-load.mjs [--rules 50000] [--rounds 5]
  */
 import { parseArgs } from "node:util";
 import { parseDocument } from "yaml";
+import { createRuleParser } from "../dist/reload/parse-off-loop.js";
 import { compileParsed } from "../dist/rules/compile.js";
 import { packRules } from "../dist/rules/pack.js";
 import { ruleSetFromPacked } from "../dist/rules/packed-rule-set.js";
@@ -29,12 +33,35 @@ for (let n = 0; n * PER_FILE < RULES; n++) {
   files.push({ name: `big${n}.yaml`, text });
 }
 const opts = { mergeDomainConfig: false };
+
+/** The worker's job for `input`, `rounds` loads in one kept worker: the first load (a new worker) and the rest. */
+async function workerJob(input, rounds) {
+  const parser = createRuleParser();
+  const loads = [];
+  for (let round = 0; round < rounds; round++) {
+    const bytes = input.map((f) => ({ name: f.name, bytes: new TextEncoder().encode(f.text) }));
+    const t = performance.now();
+    const cpu = process.cpuUsage();
+    await parser.load(bytes, 1_000_000, false);
+    const used = process.cpuUsage(cpu);
+    loads.push({ ms: Math.round(performance.now() - t), cpuMs: Math.round((used.user + used.system) / 1000) });
+  }
+  await parser.close();
+  const [first, ...rest] = loads;
+  return { first, later: { ms: median(rest.map((l) => l.ms)), cpuMs: median(rest.map((l) => l.cpuMs)) } };
+}
 const time = (fn) => {
   const t = performance.now();
   const out = fn();
   return [performance.now() - t, out];
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// Valid YAML with the same rules, but not the layout the worker reads item by item.
+const indented = files.map((f) => ({ name: f.name, text: f.text.replace(/^/gm, " ").trimEnd() }));
+const worker = {
+  itemByItem: await workerJob(files, Number(args.rounds) + 1),
+  fileByFile: await workerJob(indented, Number(args.rounds) + 1),
+};
 const rows = { yaml: [], plain: [], parseRuleFile: [], compile: [], pack: [], firstUseUs: [] };
 for (let round = 0; round < Number(args.rounds); round++) {
   rows.yaml.push(time(() => files.map((f) => parseDocument(f.text, { version: "1.1", intAsBigInt: true })))[0]);
@@ -65,6 +92,7 @@ console.log(
       compile: out.compile,
       packIncludingCompile: out.pack,
     },
+    parseWorker: worker,
     plainReaderSpeedup: +(out.yaml / out.plain).toFixed(1),
     firstUsePerItemUs: out.firstUseUs,
   }),
