@@ -252,6 +252,20 @@ if (!process.env.KEEP) fs.rmSync(root, { recursive: true, force: true });
 if (steady.errors > 0 || reloading.errors > 0 || (filled?.errors ?? 0) > 0 || (reloadMs === undefined) !== args.control)
   process.exitCode = 1;
 
+/** Calls over 5 ms per 250 ms since the latest of `starts` before them, up to 2 s; "2000+" for the rest of a period. */
+function sinceRewrite(slow, starts, periodMs) {
+  const buckets = {};
+  for (const [at, ms] of slow) {
+    if (ms <= 5) continue;
+    const start = starts.filter((t) => t <= at).at(-1);
+    if (start === undefined || at - start > periodMs) continue;
+    const since = at - start;
+    const key = since >= 2000 ? "2000+" : String(Math.floor(since / 250) * 250);
+    buckets[key] = (buckets[key] ?? 0) + 1;
+  }
+  return buckets;
+}
+
 /** --cycles: reloads every `periodMs` within one window; p99 while reloading against p99 between reloads. */
 async function measureCycles(cycles, periodMs, rate) {
   const versions = [versionWith(200), versionWith(100)];
@@ -311,6 +325,9 @@ async function measureCycles(cycles, periodMs, rate) {
     betweenReloads: { calls: Math.round(callsOut), p99Ms: p99Out, over5msPct: over5(slowOut, callsOut) },
     whileReloading: { calls: Math.round(callsIn), p99Ms: p99In, over5msPct: over5(slowIn, callsIn) },
     p99Ratio: typeof p99In === "number" && typeof p99Out === "number" ? +(p99In / p99Out).toFixed(2) : undefined,
+    // Where the slow calls fall: calls over 5 ms by time since their period's rewrite, in 250 ms steps, all periods
+    // together (the last bucket holds the rest of the period). Against the same with --control.
+    over5msSinceRewrite: sinceRewrite(result.slow, intervals.map(([a]) => a), periodMs),
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
   if (!process.env.KEEP) fs.rmSync(root, { recursive: true, force: true });
