@@ -327,7 +327,11 @@ async function measureCycles(cycles, periodMs, rate) {
     p99Ratio: typeof p99In === "number" && typeof p99Out === "number" ? +(p99In / p99Out).toFixed(2) : undefined,
     // Where the slow calls fall: calls over 5 ms by time since their period's rewrite, in 250 ms steps, all periods
     // together (the last bucket holds the rest of the period). Against the same with --control.
-    over5msSinceRewrite: sinceRewrite(result.slow, intervals.map(([a]) => a), periodMs),
+    over5msSinceRewrite: sinceRewrite(
+      result.slow,
+      intervals.map(([a]) => a),
+      periodMs,
+    ),
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
   if (!process.env.KEEP) fs.rmSync(root, { recursive: true, force: true });
