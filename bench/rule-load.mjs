@@ -6,7 +6,8 @@
  * use (what the serving thread pays per item after a reload). First, the parse worker's whole job through the real
  * parser (reload/parse-off-loop.ts), each load's wall time and the process's CPU (V8's helper threads included), for
  * the rules as written, which it reads one top-level item at a time, and for the same rules indented by one space,
- * which it reads a file at a time. Run `npx tsc -p tsconfig.json` first.
+ * which it reads a file at a time, and the process's RSS after those loads and after the worker is stopped. Run
+ * `npx tsc -p tsconfig.json` first.
  *
  *   node bench/rule-load.mjs [--rules 50000] [--rounds 5]
  */
@@ -46,9 +47,13 @@ async function workerJob(input, rounds) {
     const used = process.cpuUsage(cpu);
     loads.push({ ms: Math.round(performance.now() - t), cpuMs: Math.round((used.user + used.system) / 1000) });
   }
+  const rssMB = () => Math.round(process.memoryUsage().rss / 1048576);
+  // The process's memory with the worker as the loads left it, then without it.
+  const rssAfterLoadsMB = rssMB();
   await parser.close();
   const [first, ...rest] = loads;
-  return { first, later: { ms: median(rest.map((l) => l.ms)), cpuMs: median(rest.map((l) => l.cpuMs)) } };
+  const later = { ms: median(rest.map((l) => l.ms)), cpuMs: median(rest.map((l) => l.cpuMs)) };
+  return { first, later, rssAfterLoadsMB, rssClosedMB: rssMB() };
 }
 const time = (fn) => {
   const t = performance.now();
