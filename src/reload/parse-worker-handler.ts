@@ -1,8 +1,9 @@
 /**
  * The rule parser's work, loaded by its worker thread's entry (parse-worker.ts) once that thread runs at low
  * priority: decodes, parses, shape-checks and compiles rule files one at a time (one item at a time where the layout
- * allows), counts their rules, and hands the main thread the packed rules (rules/pack.ts), their buffers transferred. A load costs 0.2-0.4 s of CPU per 10,000
- * rules (V8's helper threads included), which on the main thread would hold up every call (issue 12).
+ * allows), counts their rules, and hands the main thread the packed rules (rules/pack.ts), their buffers transferred.
+ * A load costs 0.1-0.2 s of CPU per 10,000 rules read item by item, 0.3-0.5 s read whole (V8's helper threads
+ * included; bench/rule-load.mjs), which on the main thread would hold up every call (issue 12).
  */
 import { parentPort } from "node:worker_threads";
 import { ConfigError } from "../domain/errors.js";

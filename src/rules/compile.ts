@@ -80,8 +80,8 @@ export function compileParsed(
 
 /**
  * Compiles parsed files one at a time, in load order, with the checks across files (duplicate domains, duplicate
- * keys of a merged domain): compileParsed's loop, which the parse worker runs file by file, and item by item, so that
- * it never holds more than one file's parse (rules/pack.ts).
+ * keys of a merged domain): compileParsed's loop, which the parse worker runs file by file, and item by item where it
+ * can (begin), so that it holds no more than one file's parse, or one item's (rules/pack.ts).
  */
 export interface FileCompiler {
   /** The top-level nodes of `file`; throws the ConfigError compileParsed would give for it after those before it. */
