@@ -159,17 +159,18 @@ export function createRuleParser(): RuleParser {
     maxRules: number,
     mergeDomainConfig: boolean,
   ): Promise<LoadedRules> => {
-    // A failed load is taken to have read every file whole (an error is reported from the whole read).
-    let wholeBytes = files.reduce((n, f) => n + f.bytes.byteLength, 0);
+    // How much the worker read whole: characters, which are bytes for ASCII rules. A failed load is taken to have
+    // read every file whole (an error is reported from the whole read).
+    let readWhole = files.reduce((n, f) => n + f.bytes.byteLength, 0);
     const done = queue.then(async () => {
       const { loaded, wholeChars } = await run({ files, maxRules, mergeDomainConfig });
-      wholeBytes = wholeChars;
+      readWhole = wholeChars;
       return loaded;
     });
     // The next load waits for this one, and for the worker's recycling if this one read much whole.
     queue = done.then(
-      () => recycleAfter(wholeBytes),
-      () => recycleAfter(wholeBytes),
+      () => recycleAfter(readWhole),
+      () => recycleAfter(readWhole),
     );
     return done;
   };

@@ -22,12 +22,12 @@ export interface ItemChunks {
 const DESCRIPTORS = "descriptors:";
 
 export function chunkItems(text: string): ItemChunks | undefined {
-  const key = descriptorsLine(text);
-  if (key === undefined) return undefined;
+  const first = afterDescriptorsLine(text);
+  if (first === undefined) return undefined;
   const starts: number[] = [];
   let seqIndent = -1;
   let end = text.length;
-  for (let at = key.next; at < text.length; ) {
+  for (let at = first; at < text.length; ) {
     const lineEnd = endOfLine(text, at);
     const indent = indentOf(text, at, lineEnd);
     if (isContent(text, at + indent, lineEnd)) {
@@ -50,9 +50,9 @@ export function chunkItems(text: string): ItemChunks | undefined {
   }
   if (starts.length === 0) return undefined;
   // The first item takes the comments and blank lines between `descriptors:` and it.
-  starts[0] = key.next;
+  starts[0] = first;
   return {
-    skeleton: text.slice(0, key.next) + text.slice(end),
+    skeleton: text.slice(0, first) + text.slice(end),
     items: pieces(text, starts, end),
   };
 }
@@ -62,12 +62,12 @@ function* pieces(text: string, starts: readonly number[], end: number): Generato
 }
 
 /** Where the line after the first top-level `descriptors:` starts, if nothing follows the key on its line. */
-function descriptorsLine(text: string): { next: number } | undefined {
+function afterDescriptorsLine(text: string): number | undefined {
   const at = text.startsWith(DESCRIPTORS) ? 0 : text.indexOf(`\n${DESCRIPTORS}`) + 1;
   if (at === 0 && !text.startsWith(DESCRIPTORS)) return undefined;
   const lineEnd = endOfLine(text, at);
   // `descriptors: [...]` and the like are left whole.
-  return restIsEmpty(text, at + DESCRIPTORS.length, lineEnd) ? { next: Math.min(lineEnd + 1, text.length) } : undefined;
+  return restIsEmpty(text, at + DESCRIPTORS.length, lineEnd) ? Math.min(lineEnd + 1, text.length) : undefined;
 }
 
 function endOfLine(text: string, from: number): number {

@@ -53,12 +53,8 @@ export function createPacker(opts: CompileOptions): Packer {
   const domains = new Map<string, DomainBuilder>();
   const begin = (file: RuleFile, domain: string): PackItems => {
     const checks = compiler.begin(file.name, domain);
-    let builder = domains.get(domain);
-    if (builder === undefined) {
-      builder = new DomainBuilder(domain);
-      domains.set(domain, builder);
-    }
-    const target = builder;
+    const target = domains.get(domain) ?? new DomainBuilder(domain);
+    domains.set(domain, target); // a new domain goes last; an existing one keeps its place
     const mark = target.mark();
     const index = target.files.length;
     return {
@@ -165,7 +161,7 @@ function packStreamed(packer: Packer, file: RuleFile, rulesLeft: number, warning
     let rules = 0;
     for (const raw of streamed.items) {
       if (raw === undefined) return readWhole();
-      rules += countRules([raw]);
+      rules += 1 + countRules(raw.descriptors);
       if (rules > rulesLeft) return readWhole();
       items.item(raw);
     }
